@@ -1,0 +1,44 @@
+"""fetchcli: fetch or check long lists of URLs concurrently.
+
+Usage:
+
+    from fetchcli import FetchOptions, fetch_stream
+
+    async for result in fetch_stream(["https://example.org/"], FetchOptions(concurrency=100)):
+        print(result.status, result.url)
+
+Names are imported on first use, so that `fetchcli --version` stays fast.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from fetchcli._version import __version__
+
+if TYPE_CHECKING:
+    from fetchcli.engine import fetch_stream
+    from fetchcli.errors import ErrorKind
+    from fetchcli.options import FetchOptions, Mode, Order
+    from fetchcli.results import FetchResult
+    from fetchcli.sources import UrlRecord
+
+_EXPORTS = {
+    "fetch_stream": "fetchcli.engine",
+    "ErrorKind": "fetchcli.errors",
+    "FetchOptions": "fetchcli.options",
+    "Mode": "fetchcli.options",
+    "Order": "fetchcli.options",
+    "FetchResult": "fetchcli.results",
+    "UrlRecord": "fetchcli.sources",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fetchcli' has no attribute {name!r}")
+    return getattr(import_module(module), name)

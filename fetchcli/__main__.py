@@ -1,0 +1,6 @@
+"""`python -m fetchcli`."""
+
+from fetchcli.cli import main
+
+if __name__ == "__main__":
+    main()

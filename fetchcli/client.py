@@ -1,0 +1,236 @@
+"""The only module that uses httpx: the client factory and `fetch_one`.
+
+`fetch_one` turns one record into one result and never raises (except
+`CancelledError`). Each attempt runs under a total deadline of `--timeout`
+seconds that starts once a connection is assigned (so waiting for a free
+connection in the pool does not count) and covers connect, redirects, headers
+and the whole body: a server that trickles one byte a second still times out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import math
+import random
+import time
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
+from dataclasses import dataclass
+from http.cookiejar import CookieJar, DefaultCookiePolicy
+
+import anyio
+import httpx
+
+from fetchcli.errors import ErrorKind, classify, is_retryable
+from fetchcli.options import MAX_BACKOFF, FetchOptions
+from fetchcli.results import FetchResult
+from fetchcli.sources import UrlRecord
+
+# HEAD,GET: statuses after which a HEAD is repeated as GET, because servers
+# that mishandle HEAD answer with them although a GET would succeed.
+HEAD_FALLBACK_STATUSES = frozenset({403, 405, 501})
+
+Gate = Callable[[str], AbstractAsyncContextManager[object]]
+
+
+def make_client(options: FetchOptions) -> httpx.AsyncClient:
+    """An AsyncClient configured from options; use it with `async with`."""
+    timeout = httpx.Timeout(options.timeout, connect=options.attempt_connect_timeout, pool=None)
+    limits = httpx.Limits(
+        max_connections=options.concurrency, max_keepalive_connections=options.concurrency
+    )
+    names = {name.lower() for name, _ in options.headers}
+    headers = [] if "user-agent" in names else [("User-Agent", options.user_agent)]
+    # A bulk fetcher must not carry cookies from one URL to the next, nor grow a jar.
+    cookies = httpx.Cookies(CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])))
+    return httpx.AsyncClient(
+        http2=options.http2,
+        verify=not options.insecure,
+        proxy=options.proxy,
+        limits=limits,
+        timeout=timeout,
+        headers=[*headers, *options.headers],
+        cookies=cookies,
+        follow_redirects=False,
+        trust_env=True,
+    )
+
+
+@dataclass(slots=True)
+class _Attempt:
+    """What one attempt produced; becomes the result if it is the last."""
+
+    status: int | None = None
+    final_url: str | None = None
+    size: int | None = None
+    redirects: int = 0
+    content_type: str | None = None
+    truncated: bool = False
+    error: ErrorKind | None = None
+    message: str | None = None
+    retry_after: float | None = None
+    sent: bool = False
+
+
+async def fetch_one(
+    client: httpx.AsyncClient,
+    record: UrlRecord,
+    options: FetchOptions,
+    gate: Gate | None = None,
+) -> FetchResult:
+    """Fetch one record with retries; always returns a result for it."""
+    if record.error is not None:
+        return invalid_result(record)
+    started = time.perf_counter()
+    method = "HEAD" if options.method == "HEAD,GET" else options.method
+    attempts = 0
+    while True:
+        attempts += 1
+        async with gate(record.url) if gate is not None else nullcontext():
+            attempt = await _attempt(client, record.url, method, options, attempts)
+        if not attempt.sent:
+            attempts = 0  # httpx refused the URL before sending anything
+            break
+        if options.method == "HEAD,GET" and method == "HEAD" and _head_failed(attempt):
+            method = "GET"
+            continue
+        if attempts > options.retries or not is_retryable(attempt.error, attempt.status):
+            break
+        delay = _backoff(options.backoff, attempts)
+        if attempt.retry_after is not None:
+            if attempt.retry_after > options.max_retry_after:
+                attempt.message = (
+                    f"{attempt.message}; server asked to retry after {attempt.retry_after:g}s,"
+                    f" more than --max-retry-after {options.max_retry_after:g}s"
+                )
+                break
+            delay = attempt.retry_after
+        await asyncio.sleep(delay)
+    return _result(record, attempt, options, attempts, time.perf_counter() - started)
+
+
+def invalid_result(record: UrlRecord) -> FetchResult:
+    """The result for a record that is not fetched because its URL is invalid."""
+    return FetchResult(
+        source=record.source,
+        line=record.line,
+        url=record.url,
+        error=ErrorKind.INVALID_URL,
+        message=record.error,
+    )
+
+
+async def _attempt(
+    client: httpx.AsyncClient, url: str, method: str, options: FetchOptions, number: int
+) -> _Attempt:
+    outcome = _Attempt()
+    scope = anyio.CancelScope()
+
+    async def start_deadline(_event: str, _info: object) -> None:
+        # The first trace event comes once a connection is assigned.
+        if scope.deadline == math.inf:
+            scope.deadline = anyio.current_time() + options.timeout
+
+    response: httpx.Response | None = None
+    try:
+        with scope:
+            request = client.build_request(method, url, extensions={"trace": start_deadline})
+            outcome.sent = True
+            while True:
+                response = await client.send(request, stream=True)
+                outcome.final_url = str(response.url)
+                if response.next_request is None or not options.follow:
+                    break
+                if outcome.redirects >= options.max_redirects:
+                    outcome.error = ErrorKind.TOO_MANY_REDIRECTS
+                    outcome.message = f"more than {options.max_redirects} redirects"
+                    return outcome
+                outcome.redirects += 1
+                request = response.next_request
+                await response.aclose()
+            await _read(response, outcome, options, skip_body=number <= options.retries)
+    except Exception as exc:  # every failure becomes a classified result
+        outcome.error, outcome.message = classify(exc)
+        if outcome.redirects and outcome.error is ErrorKind.INVALID_URL:
+            outcome.message = f"redirect to an unfetchable URL: {outcome.message}"
+    finally:
+        if response is not None:
+            await response.aclose()
+    if scope.cancelled_caught:
+        outcome.error = ErrorKind.TIMEOUT
+        outcome.message = f"no complete response within {options.timeout:g}s"
+    return outcome
+
+
+async def _read(
+    response: httpx.Response, outcome: _Attempt, options: FetchOptions, skip_body: bool
+) -> None:
+    status = response.status_code
+    outcome.status = status
+    outcome.content_type = response.headers.get("content-type")
+    if status not in options.accept:
+        outcome.error = ErrorKind.HTTP_STATUS
+        outcome.message = f"{status} {response.reason_phrase}".strip()
+    if skip_body and is_retryable(outcome.error, status):
+        outcome.retry_after = _retry_after(response.headers.get("retry-after"))
+        return  # not worth reading: another attempt follows
+    outcome.size = 0
+    if response.request.method == "HEAD":
+        return
+    async for chunk in response.aiter_bytes():
+        room = options.max_body - outcome.size
+        if len(chunk) > room:
+            outcome.size += room
+            outcome.truncated = True
+            return
+        outcome.size += len(chunk)
+
+
+def _head_failed(attempt: _Attempt) -> bool:
+    """Whether a HEAD answer says nothing about the URL, so GET must decide."""
+    if attempt.status is None:
+        return attempt.error is ErrorKind.PROTOCOL
+    return attempt.status in HEAD_FALLBACK_STATUSES
+
+
+def _backoff(base: float, attempt: int) -> float:
+    """Exponential backoff with full jitter, capped at MAX_BACKOFF seconds."""
+    return random.uniform(0, min(MAX_BACKOFF, base * 2 ** (attempt - 1)))
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header, given in seconds or as an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _result(
+    record: UrlRecord, attempt: _Attempt, options: FetchOptions, attempts: int, elapsed: float
+) -> FetchResult:
+    return FetchResult(
+        source=record.source,
+        line=record.line,
+        url=record.url,
+        final_url=attempt.final_url,
+        status=attempt.status,
+        ok=attempt.error is None,
+        size=attempt.size,
+        elapsed=round(elapsed, 6),
+        attempts=attempts,
+        redirects=attempt.redirects,
+        content_type=attempt.content_type,
+        truncated=attempt.truncated,
+        error=attempt.error,
+        message=attempt.message,
+    )

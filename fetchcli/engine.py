@@ -1,0 +1,284 @@
+"""fetch_stream: the engine, its three scheduling modes, limits and ordering.
+
+The modes are small interchangeable strategies over one `handle(seq, record)`
+coroutine, which fetches a record and puts its result on one bounded queue;
+`fetch_stream` drains that queue. The engine runs as a task of its own, so the
+generator never yields inside a task group or a cancel scope, and closing the
+generator cancels the engine and waits for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from fetchcli.client import Gate, fetch_one, invalid_result, make_client
+from fetchcli.options import ORDER_WINDOW_FACTOR, FetchOptions, Mode, Order
+from fetchcli.results import FetchResult
+from fetchcli.sources import InputRules, UrlRecord
+
+Handle = Callable[[int, UrlRecord], Awaitable[None]]
+Emit = Callable[[int, FetchResult], Awaitable[None]]
+Urls = Iterable[str | UrlRecord] | AsyncIterable[str | UrlRecord]
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    """The engine stopped on an exception; the consumer re-raises it."""
+
+    exc: Exception
+
+
+_END = object()
+
+
+async def fetch_stream(
+    urls: Urls, options: FetchOptions | None = None
+) -> AsyncIterator[FetchResult]:
+    """Fetch every URL and yield one result each, as they complete.
+
+    Usage:
+
+        async with contextlib.aclosing(fetch_stream(urls, FetchOptions())) as results:
+            async for result in results:
+                print(result.status, result.url)
+
+    `urls` holds strings (each one input line, with the input rules of
+    `options` applied) or ready-made `UrlRecord`s, in a sync or async iterable.
+    """
+    options = options or FetchOptions()
+    queue: asyncio.Queue[object] = asyncio.Queue(maxsize=max(64, options.concurrency))
+    engine = asyncio.create_task(_run(_records(urls, options), options, queue.put))
+    try:
+        while (item := await queue.get()) is not _END:
+            if isinstance(item, _Failed):
+                raise item.exc
+            yield item  # type: ignore[misc]
+    finally:
+        engine.cancel()
+        await asyncio.wait({engine})
+
+
+async def _run(
+    records: AsyncIterator[UrlRecord],
+    options: FetchOptions,
+    put: Callable[[object], Awaitable[None]],
+) -> None:
+    try:
+        async with make_client(options) as client:
+            gate = _gate(options)
+            order = _InputOrder(options.concurrency) if options.order is Order.INPUT else None
+
+            async def emit(seq: int, result: FetchResult) -> None:
+                if order is None:
+                    await put(result)
+                else:
+                    for ready in order.release(seq, result):
+                        await put(ready)
+
+            async def handle(seq: int, record: UrlRecord) -> None:
+                if record.error is not None:
+                    await emit(seq, invalid_result(record))
+                else:
+                    await emit(seq, await fetch_one(client, record, options, gate))
+
+            numbered = _numbered(records) if order is None else order.admit(records)
+            await STRATEGIES[options.mode](numbered, handle, options.concurrency)
+    except Exception as exc:
+        await put(_Failed(exc))
+    else:
+        await put(_END)
+
+
+async def _queue_mode(
+    records: AsyncIterator[tuple[int, UrlRecord]], handle: Handle, n: int
+) -> None:
+    """A fixed pool of n workers pulls from a bounded queue that one producer fills lazily."""
+    queue: asyncio.Queue[tuple[int, UrlRecord] | None] = asyncio.Queue(maxsize=n)
+
+    async def worker() -> None:
+        while (item := await queue.get()) is not None:
+            await handle(*item)
+
+    workers: list[asyncio.Task[None]] = []
+    try:
+        async for item in records:
+            if len(workers) < n:  # start workers as work arrives: small inputs need few
+                workers.append(asyncio.create_task(worker()))
+            await queue.put(item)
+        for _ in workers:
+            await queue.put(None)  # one sentinel per worker
+        await asyncio.gather(*workers)
+    finally:
+        await _cancel(workers)
+
+
+async def _semaphore_mode(
+    records: AsyncIterator[tuple[int, UrlRecord]], handle: Handle, n: int
+) -> None:
+    """One task per URL, created up front, gated by a semaphore."""
+    semaphore = asyncio.Semaphore(n)
+
+    async def gated(seq: int, record: UrlRecord) -> None:
+        async with semaphore:
+            await handle(seq, record)
+
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        async for seq, record in records:
+            tasks.append(asyncio.create_task(gated(seq, record)))
+        await asyncio.gather(*tasks)
+    finally:
+        await _cancel(tasks)
+
+
+async def _gather_mode(
+    records: AsyncIterator[tuple[int, UrlRecord]], handle: Handle, n: int
+) -> None:
+    """asyncio.gather over one coroutine per URL; the connection pool bounds concurrency."""
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        async for seq, record in records:
+            tasks.append(asyncio.ensure_future(handle(seq, record)))
+        await asyncio.gather(*tasks)
+    finally:
+        await _cancel(tasks)
+
+
+STRATEGIES = {
+    Mode.QUEUE: _queue_mode,
+    Mode.SEMAPHORE: _semaphore_mode,
+    Mode.GATHER: _gather_mode,
+}
+
+
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    pending = [task for task in tasks if not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending)
+
+
+async def _records(urls: Urls, options: FetchOptions) -> AsyncIterator[UrlRecord]:
+    rules = InputRules(options)
+    number = 0
+    async for item in _aiter(urls):
+        number += 1
+        if isinstance(item, UrlRecord):
+            yield item
+        else:
+            for record in rules.records("<input>", number, item):
+                yield record
+
+
+async def _aiter(urls: Urls) -> AsyncIterator[str | UrlRecord]:
+    if isinstance(urls, AsyncIterable):
+        async for item in urls:
+            yield item
+    else:
+        for item in urls:
+            yield item
+
+
+async def _numbered(records: AsyncIterator[UrlRecord]) -> AsyncIterator[tuple[int, UrlRecord]]:
+    seq = 0
+    async for record in records:
+        yield seq, record
+        seq += 1
+
+
+class _InputOrder:
+    """--order input: hold results until all earlier ones are out, within a bounded window."""
+
+    def __init__(self, concurrency: int) -> None:
+        self._window = ORDER_WINDOW_FACTOR * concurrency
+        self._next = 0  # the oldest sequence number not yet written
+        self._held: dict[int, FetchResult] = {}
+        self._moved = asyncio.Event()
+
+    async def admit(
+        self, records: AsyncIterator[UrlRecord]
+    ) -> AsyncIterator[tuple[int, UrlRecord]]:
+        """Number the records, starting none more than the window ahead of `_next`."""
+        seq = 0
+        async for record in records:
+            while seq - self._next >= self._window:
+                self._moved.clear()
+                await self._moved.wait()
+            yield seq, record
+            seq += 1
+
+    def release(self, seq: int, result: FetchResult) -> list[FetchResult]:
+        """Take one result; return those now ready to write, in input order."""
+        self._held[seq] = result
+        ready = []
+        while self._next in self._held:
+            ready.append(self._held.pop(self._next))
+            self._next += 1
+        if ready:
+            self._moved.set()
+        return ready
+
+
+def _gate(options: FetchOptions) -> Gate | None:
+    """The per-host and rate limits as one async context manager per attempt, or None."""
+    hosts = _HostLimit(options.per_host) if options.per_host else None
+    rate = _RateLimit(options.rate) if options.rate else None
+    if hosts is None and rate is None:
+        return None
+
+    @asynccontextmanager
+    async def gate(url: str) -> AsyncIterator[None]:
+        if hosts is None:
+            await rate.wait()  # type: ignore[union-attr]
+            yield
+            return
+        async with hosts.hold(urlsplit(url).hostname or ""):
+            if rate is not None:
+                await rate.wait()
+            yield
+
+    return gate
+
+
+class _HostLimit:
+    """At most n in flight per host; a host's entry lives only while it has requests."""
+
+    def __init__(self, n: int) -> None:
+        self._n = n
+        self._slots: dict[str, tuple[asyncio.Semaphore, list[int]]] = {}
+
+    def hold(self, host: str) -> AbstractAsyncContextManager[None]:
+        return self._hold(host)
+
+    @asynccontextmanager
+    async def _hold(self, host: str) -> AsyncIterator[None]:
+        semaphore, users = self._slots.setdefault(host, (asyncio.Semaphore(self._n), [0]))
+        users[0] += 1
+        try:
+            async with semaphore:
+                yield
+        finally:
+            users[0] -= 1
+            if not users[0]:
+                del self._slots[host]
+
+
+class _RateLimit:
+    """At most `rate` starts per second: starts are spaced 1/rate apart (a one-token bucket)."""
+
+    def __init__(self, rate: float) -> None:
+        self._interval = 1.0 / rate
+        self._next = 0.0
+
+    async def wait(self) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        start = max(now, self._next)
+        self._next = start + self._interval  # reserved before awaiting: no lock needed
+        if start > now:
+            await asyncio.sleep(start - now)

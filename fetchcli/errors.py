@@ -1,0 +1,105 @@
+"""Error kinds and the one place where exceptions become kinds.
+
+`classify()` maps any exception raised while fetching to an `ErrorKind` and a
+one-line message. `is_retryable()` decides whether another attempt may help;
+`is_transient()` decides exit code 3 versus 1. Their sets differ on purpose:
+a 500 is transient (the server may recover) but not retried (it rarely does
+within seconds), while 408/429/502/503/504 are both.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from typing import TYPE_CHECKING
+
+from fetchcli.options import StrEnum
+
+if TYPE_CHECKING:
+    from fetchcli.results import FetchResult
+
+
+class ErrorKind(StrEnum):
+    """Why a result failed; exactly the kinds of the jsonl `error` field."""
+
+    INVALID_URL = "invalid_url"
+    TIMEOUT = "timeout"
+    CONNECT = "connect"
+    DNS = "dns"
+    TLS = "tls"
+    TOO_MANY_REDIRECTS = "too_many_redirects"
+    PROTOCOL = "protocol"
+    HTTP_STATUS = "http_status"
+
+
+RETRY_STATUSES = frozenset({408, 429, 502, 503, 504})
+_RETRY_KINDS = frozenset({ErrorKind.TIMEOUT, ErrorKind.CONNECT})
+_TRANSIENT_STATUSES = frozenset({408, 429, *range(500, 600)})
+# Errors from inside httpx's own name space, by class name, so that this module
+# never imports httpx (the CLI's fast start depends on that).
+_HTTPX_KINDS = {
+    "TimeoutException": ErrorKind.TIMEOUT,
+    "TooManyRedirects": ErrorKind.TOO_MANY_REDIRECTS,
+    "InvalidURL": ErrorKind.INVALID_URL,
+    "UnsupportedProtocol": ErrorKind.INVALID_URL,
+    "ProxyError": ErrorKind.CONNECT,
+    "ConnectError": ErrorKind.CONNECT,
+    "NetworkError": ErrorKind.CONNECT,
+    "ProtocolError": ErrorKind.PROTOCOL,
+    "DecodingError": ErrorKind.PROTOCOL,
+}
+
+
+def classify(exc: BaseException) -> tuple[ErrorKind, str]:
+    """Return the kind of a fetch failure and a one-line message for it."""
+    cause = _root_cause(exc)
+    message = _one_line(exc, cause)
+    if isinstance(cause, socket.gaierror):
+        return ErrorKind.DNS, message
+    if isinstance(cause, ssl.SSLError | ssl.CertificateError):
+        return ErrorKind.TLS, message
+    if isinstance(exc, TimeoutError):
+        return ErrorKind.TIMEOUT, message
+    for klass in type(exc).__mro__:
+        kind = _HTTPX_KINDS.get(klass.__name__)
+        if kind is not None and klass.__module__.startswith("httpx"):
+            return kind, message
+    if isinstance(exc, OSError):
+        return ErrorKind.CONNECT, message
+    return ErrorKind.PROTOCOL, message
+
+
+def is_retryable(kind: ErrorKind | None, status: int | None) -> bool:
+    """Whether another attempt may succeed: connect errors, timeouts, 408/429/502/503/504."""
+    if kind is not None and kind is not ErrorKind.HTTP_STATUS:
+        return kind in _RETRY_KINDS
+    return status in RETRY_STATUSES
+
+
+def is_transient(result: FetchResult) -> bool:
+    """Whether a failed result may pass later (exit 3) rather than being broken (exit 1)."""
+    if result.status is not None:
+        return result.status in _TRANSIENT_STATUSES
+    return result.error in _RETRY_KINDS
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """Walk `__cause__`/`__context__` to the innermost exception, stopping at DNS or TLS."""
+    seen: set[int] = set()
+    current = exc
+    while id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, socket.gaierror | ssl.SSLError | ssl.CertificateError):
+            return current
+        nxt = current.__cause__ or current.__context__
+        if nxt is None:
+            return current
+        current = nxt
+    return current
+
+
+def _one_line(exc: BaseException, cause: BaseException) -> str:
+    text = str(exc) or str(cause) or type(exc).__name__
+    if cause is not exc and str(cause) and str(cause) not in text:
+        text = f"{text}: {cause}"
+    return " ".join(text.split())[:500]

@@ -1,0 +1,234 @@
+"""FetchOptions: every setting of a run in one frozen, validated value.
+
+Usage:
+
+    FetchOptions()                                   # the CLI's defaults
+    FetchOptions(concurrency=200, timeout=5.0)
+    FetchOptions(accept="200-299,403", method="HEAD,GET")
+
+The CLI builds one of these from its flags; the library takes it as is. Invalid
+values raise `ValueError` with one sentence that names the flag, before any work.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+
+from fetchcli._version import __version__
+
+if sys.version_info >= (3, 11):
+    from enum import StrEnum
+else:  # pragma: no cover - Python 3.10
+
+    class StrEnum(str, Enum):
+        """Backport of `enum.StrEnum` for Python 3.10."""
+
+        def __str__(self) -> str:
+            return str(self.value)
+
+
+class Mode(StrEnum):
+    """How requests are scheduled (`--mode`)."""
+
+    QUEUE = "queue"
+    SEMAPHORE = "semaphore"
+    GATHER = "gather"
+
+
+class Order(StrEnum):
+    """Which order results are written in (`--order`)."""
+
+    COMPLETION = "completion"
+    INPUT = "input"
+
+
+METHODS = ("GET", "HEAD", "HEAD,GET")
+SCHEMES = ("http", "https")
+
+DEFAULT_CONCURRENCY = 50
+MAX_CONCURRENCY = 10_000
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_RETRIES = 2
+DEFAULT_BACKOFF = 0.5
+MAX_BACKOFF = 30.0
+DEFAULT_MAX_RETRY_AFTER = 60.0
+DEFAULT_METHOD = "GET"
+DEFAULT_MAX_REDIRECTS = 10
+DEFAULT_MAX_BODY = 50 * 1024 * 1024
+DEFAULT_ACCEPT = "200-299"
+DEFAULT_SCHEME = "https"
+DEFAULT_USER_AGENT = f"fetchcli/{__version__}"
+# A line longer than this (after stripping) is an invalid_url record.
+MAX_LINE_BYTES = 8192
+# --order input: how far ahead of the oldest unwritten result a URL may start.
+ORDER_WINDOW_FACTOR = 4
+
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def parse_accept(text: str) -> frozenset[int]:
+    """Parse an accept list such as `200-299,403` into a set of status codes."""
+    codes: set[int] = set()
+    for part in text.split(","):
+        low, sep, high = part.strip().partition("-")
+        try:
+            first, last = int(low), int(high if sep else low)
+        except ValueError:
+            raise ValueError(
+                f"--accept expects codes or ranges like 200-299,403 (got {text!r})"
+            ) from None
+        if not 100 <= first <= last <= 599:
+            raise ValueError(f"--accept codes must be ordered and within 100-599 (got {part!r})")
+        codes.update(range(first, last + 1))
+    return frozenset(codes)
+
+
+def parse_header(text: str) -> tuple[str, str]:
+    """Parse one `-H "Name: value"` into a (name, value) pair."""
+    name, sep, value = text.partition(":")
+    name, value = name.strip(), value.strip()
+    if not sep or not _TOKEN.match(name):
+        raise ValueError(f"--header expects 'Name: value' (got {text!r})")
+    if _CONTROL.search(value):
+        raise ValueError(f"--header value must not contain control characters (in {name!r})")
+    return name, value
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """Parse `--shard K/N` into (K, N) with 1 <= K <= N."""
+    k, sep, n = text.partition("/")
+    try:
+        shard = int(k), int(n)
+    except ValueError:
+        raise ValueError(f"--shard expects K/N such as 1/4 (got {text!r})") from None
+    if not sep or not 1 <= shard[0] <= shard[1]:
+        raise ValueError(f"--shard expects K/N with 1 <= K <= N (got {text!r})")
+    return shard
+
+
+def _as_headers(value: object) -> tuple[tuple[str, str], ...]:
+    items: Iterable[object] = value.items() if isinstance(value, Mapping) else value  # type: ignore[assignment]
+    pairs = []
+    for item in items:
+        pair = parse_header(item) if isinstance(item, str) else parse_header(": ".join(item))  # type: ignore[arg-type]
+        pairs.append(pair)
+    return tuple(pairs)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FetchOptions:
+    """Every setting of one run; fields mirror the CLI flags.
+
+    Usage: `fetch_stream(urls, FetchOptions(concurrency=100, retries=0))`.
+    """
+
+    # scheduling
+    concurrency: int = DEFAULT_CONCURRENCY
+    mode: Mode = Mode.QUEUE
+    order: Order = Order.COMPLETION
+    per_host: int = 0
+    rate: float = 0.0
+    # one request
+    timeout: float = DEFAULT_TIMEOUT
+    connect_timeout: float | None = None
+    retries: int = DEFAULT_RETRIES
+    backoff: float = DEFAULT_BACKOFF
+    max_retry_after: float = DEFAULT_MAX_RETRY_AFTER
+    method: str = DEFAULT_METHOD
+    headers: tuple[tuple[str, str], ...] = ()
+    user_agent: str = DEFAULT_USER_AGENT
+    follow: bool = True
+    max_redirects: int = DEFAULT_MAX_REDIRECTS
+    http2: bool = False
+    insecure: bool = False
+    proxy: str | None = None
+    max_body: int = DEFAULT_MAX_BODY
+    save_dir: str | None = None
+    accept: frozenset[int] = field(default_factory=lambda: parse_accept(DEFAULT_ACCEPT))
+    # input rules
+    default_scheme: str = DEFAULT_SCHEME
+    unique: bool = False
+    shard: tuple[int, int] | None = None
+    extract: bool = False
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "mode", _enum(Mode, self.mode, "--mode"))
+        set_(self, "order", _enum(Order, self.order, "--order"))
+        set_(self, "method", str(self.method).upper().replace(" ", ""))
+        if isinstance(self.accept, str):
+            set_(self, "accept", parse_accept(self.accept))
+        else:
+            set_(self, "accept", frozenset(self.accept))
+        set_(self, "headers", _as_headers(self.headers))
+        if isinstance(self.shard, str):
+            set_(self, "shard", parse_shard(self.shard))
+        set_(self, "include", tuple(self.include))
+        set_(self, "exclude", tuple(self.exclude))
+        set_(self, "default_scheme", str(self.default_scheme).lower())
+        self._check()
+
+    def _check(self) -> None:
+        _within("--concurrency", self.concurrency, 1, MAX_CONCURRENCY)
+        _within("--per-host", self.per_host, 0, MAX_CONCURRENCY)
+        _within("--retries", self.retries, 0, 100)
+        _within("--max-redirects", self.max_redirects, 0, 1000)
+        _positive("--timeout", self.timeout)
+        if self.connect_timeout is not None:
+            _positive("--connect-timeout", self.connect_timeout)
+        _non_negative("--rate", self.rate)
+        _non_negative("--backoff", self.backoff)
+        _non_negative("--max-retry-after", self.max_retry_after)
+        if self.max_body < 0:
+            raise ValueError(f"--max-body must be 0 or more bytes (got {self.max_body})")
+        if self.method not in METHODS:
+            raise ValueError(f"--method must be one of {', '.join(METHODS)} (got {self.method!r})")
+        if self.default_scheme not in SCHEMES:
+            raise ValueError(
+                f"--default-scheme must be http or https (got {self.default_scheme!r})"
+            )
+        if self.shard is not None:
+            parse_shard(f"{self.shard[0]}/{self.shard[1]}")
+        for flag, patterns in (("--include", self.include), ("--exclude", self.exclude)):
+            for pattern in patterns:
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    raise ValueError(f"{flag} {pattern!r} is not a valid regex: {exc}") from None
+        if _CONTROL.search(self.user_agent):
+            raise ValueError("--user-agent must not contain control characters")
+
+    @property
+    def attempt_connect_timeout(self) -> float:
+        """Seconds allowed to connect: `--connect-timeout`, else `--timeout`."""
+        return self.timeout if self.connect_timeout is None else self.connect_timeout
+
+
+def _enum(kind: type[StrEnum], value: object, flag: str) -> StrEnum:
+    try:
+        return kind(value)
+    except ValueError:
+        choices = ", ".join(member.value for member in kind)
+        raise ValueError(f"{flag} must be one of {choices} (got {value!r})") from None
+
+
+def _within(flag: str, value: int, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{flag} must be a whole number from {low} to {high} (got {value!r})")
+
+
+def _positive(flag: str, value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"{flag} must be more than 0 seconds (got {value!r})")
+
+
+def _non_negative(flag: str, value: float) -> None:
+    if not value >= 0:
+        raise ValueError(f"{flag} must be 0 or more (got {value!r})")

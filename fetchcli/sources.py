@@ -1,0 +1,255 @@
+"""Lazy readers that turn input lines into `UrlRecord`s.
+
+Every rule of SPEC "Input" is applied here, in this order: strip and skip
+blank/comment lines (or pull URLs out of free text with `--extract`), `--shard`,
+scheme and validity, `--include`/`--exclude`, `--unique`. A bad line becomes a
+record with `error` set, never an exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import re
+import stat
+import sys
+import threading
+from collections.abc import AsyncIterator, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import BinaryIO
+from urllib.parse import urlsplit
+
+from fetchcli.options import MAX_LINE_BYTES, SCHEMES, FetchOptions
+
+STDIN = "-"
+# Read a little past the limit so that "too long" is decided after stripping.
+_READ_LIMIT = MAX_LINE_BYTES * 8
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):(?!\d+(?:[/?#]|$))")
+_BAD_CHAR = re.compile(r"[\x00-\x20\x7f-\x9f]")
+# --extract: an http(s) URL runs until whitespace, a quote or an angle bracket;
+# trailing punctuation is trimmed afterwards (balanced parentheses are kept).
+_URL_IN_TEXT = re.compile(r"https?://[^\s<>\"'`]+", re.IGNORECASE)
+_TRAILING = ".,;:!?'\")]}>*_"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UrlRecord:
+    """One input record: where it came from and the URL to fetch, or why not."""
+
+    source: str
+    line: int
+    url: str
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class SourceStats:
+    """What the reader skipped, for the summary."""
+
+    excluded: int = 0
+    duplicates: int = 0
+    records: int = 0
+    names: list[str] = field(default_factory=list)
+
+
+def normalize_url(text: str, default_scheme: str = "https") -> tuple[str, str | None]:
+    """Return the URL to fetch and None, or the text and why it cannot be fetched."""
+    if _BAD_CHAR.search(text):
+        return text, "URL contains whitespace or control characters"
+    match = _SCHEME.match(text)
+    if match is None:
+        url = f"{default_scheme}://{text}"
+    elif match.group(1).lower() in SCHEMES:
+        url = match.group(1).lower() + text[match.end(1) :]
+    else:
+        return text, f"unsupported scheme {match.group(1).lower()!r}"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError as exc:
+        return url, f"malformed URL: {exc}"
+    if not parts.hostname or parts.netloc.endswith(":"):
+        return url, "URL has no host" if not parts.hostname else "URL has an empty port"
+    return url, None
+
+
+def extract_urls(text: str) -> list[str]:
+    """All http(s) URLs in a line of free text, without trailing punctuation."""
+    urls = []
+    for match in _URL_IN_TEXT.finditer(text):
+        url = match.group(0)
+        while url and url[-1] in _TRAILING:
+            if url[-1] == ")" and url.count("(") >= url.count(")"):
+                break
+            url = url[:-1]
+        if "://" in url and url.split("://", 1)[1]:
+            urls.append(url)
+    return urls
+
+
+class InputRules:
+    """Applies the input rules to lines one at a time, keeping the state they need.
+
+    Usage: `for record in rules.records("urls.txt", 7, b"example.com/a"): ...`
+    """
+
+    def __init__(self, options: FetchOptions, stats: SourceStats | None = None) -> None:
+        self.stats = stats if stats is not None else SourceStats()
+        self._options = options
+        self._include = [re.compile(p) for p in options.include]
+        self._exclude = [re.compile(p) for p in options.exclude]
+        self._shard_k, self._shard_n = options.shard or (1, 1)
+        self._seen: set[bytes] = set()
+        self._position = -1
+
+    def records(self, source: str, number: int, raw: bytes | str) -> Iterator[UrlRecord]:
+        """The records one input line gives: none, one, or (with --extract) several."""
+        if isinstance(raw, str):
+            raw = raw.encode("utf-8", "surrogateescape")
+        for text, error in _candidates(raw, self._options.extract):
+            self._position += 1
+            if self._position % self._shard_n != self._shard_k - 1:
+                continue
+            if error is None:
+                text, error = normalize_url(text, self._options.default_scheme)
+                if error is None and self._skips(text):
+                    continue
+            self.stats.records += 1
+            yield UrlRecord(source=source, line=number, url=text, error=error)
+
+    def _skips(self, url: str) -> bool:
+        if (self._exclude and any(p.search(url) for p in self._exclude)) or (
+            self._include and not any(p.search(url) for p in self._include)
+        ):
+            self.stats.excluded += 1
+            return True
+        if self._options.unique:
+            # A 16-byte digest keeps the seen-set small for huge inputs.
+            key = hashlib.blake2b(url.encode(), digest_size=16).digest()
+            if key in self._seen:
+                self.stats.duplicates += 1
+                return True
+            self._seen.add(key)
+        return False
+
+
+def iter_records(
+    sources: Iterable[str], options: FetchOptions, stats: SourceStats | None = None
+) -> Iterator[UrlRecord]:
+    """Yield the records of each source in turn, reading lazily."""
+    rules = InputRules(options, stats)
+    for name in sources:
+        rules.stats.names.append(name)
+        for number, raw in _read_lines(name):
+            yield from rules.records(name, number, raw)
+
+
+def _candidates(raw: bytes, extract: bool) -> Iterator[tuple[str, str | None]]:
+    """The (text, error) pairs one raw line contributes; none for blank/comment lines."""
+    stripped = raw.strip()
+    if not stripped or (stripped.startswith(b"#") and not extract):
+        return
+    if len(stripped) > MAX_LINE_BYTES:
+        prefix = stripped[:200].decode("utf-8", "backslashreplace")
+        yield f"{prefix}…", f"line longer than {MAX_LINE_BYTES} bytes"
+        return
+    try:
+        text = stripped.decode("utf-8")
+    except UnicodeDecodeError:
+        if not extract:
+            yield stripped.decode("utf-8", "backslashreplace"), "line is not valid UTF-8"
+            return
+        text = stripped.decode("utf-8", "replace")
+    if extract:
+        for url in extract_urls(text):
+            yield url, None
+    else:
+        yield text, None
+
+
+def _read_lines(name: str) -> Iterator[tuple[int, bytes]]:
+    """(line number, raw bytes) for each line; an over-long line is cut short, still too long."""
+    if name == STDIN:
+        yield from _split(sys.stdin.buffer)
+        return
+    with open(name, "rb") as stream:
+        yield from _split(stream)
+
+
+def _split(stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
+    number = 0
+    while chunk := stream.readline(_READ_LIMIT):
+        number += 1
+        if len(chunk) == _READ_LIMIT and not chunk.endswith(b"\n"):
+            # Far too long to be a URL: drop the rest of the line unread, and
+            # make sure what is kept still counts as too long after stripping.
+            while (rest := stream.readline(_READ_LIMIT)) and not rest.endswith(b"\n"):
+                pass
+            chunk = b"?" * (MAX_LINE_BYTES + 1) if not chunk.strip() else chunk.strip() + b"?"
+        yield number, chunk
+
+
+def check_readable(name: str) -> None:
+    """Raise OSError now if a source cannot be opened, so the CLI can exit 2 before work."""
+    if name != STDIN:
+        with open(name, "rb"):
+            pass
+
+
+async def aiter_in_thread(
+    records: Iterator[UrlRecord], *, eager: bool = False, batch: int = 256
+) -> AsyncIterator[UrlRecord]:
+    """Iterate a blocking record iterator in a thread, so reads never stall the event loop.
+
+    Memory stays bounded: the thread waits while a few batches are unread.
+    `eager` passes records on one by one, for a pipe or terminal, so that
+    `tail -f log | fetchcli -` fetches each URL as it arrives.
+    """
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[list[UrlRecord] | BaseException | None] = asyncio.Queue(maxsize=4)
+    stop = threading.Event()
+
+    def put(item: list[UrlRecord] | BaseException | None) -> None:
+        future = asyncio.run_coroutine_threadsafe(queue.put(item), loop)
+        while not stop.is_set():
+            try:
+                future.result(timeout=0.5)
+                return
+            except TimeoutError:
+                continue
+        future.cancel()
+
+    def produce() -> None:
+        try:
+            pending: list[UrlRecord] = []
+            for record in records:
+                pending.append(record)
+                if len(pending) >= batch or eager:
+                    put(pending)
+                    pending = []
+                if stop.is_set():
+                    return
+            put(pending)
+            put(None)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            put(exc)
+
+    thread = threading.Thread(target=produce, name="fetchcli-reader", daemon=True)
+    thread.start()
+    try:
+        while (item := await queue.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            for record in item:
+                yield record
+    finally:
+        stop.set()
+
+
+def stdin_is_stream() -> bool:
+    """Whether stdin is a pipe or terminal (read line by line) rather than a file."""
+    try:
+        return not stat.S_ISREG(os.fstat(sys.stdin.fileno()).st_mode)
+    except (OSError, ValueError, AttributeError):
+        return True
