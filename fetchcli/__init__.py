@@ -34,7 +34,16 @@ _EXPORTS = {
     "UrlRecord": "fetchcli.sources",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = [
+    "ErrorKind",
+    "FetchOptions",
+    "FetchResult",
+    "Mode",
+    "Order",
+    "UrlRecord",
+    "__version__",
+    "fetch_stream",
+]
 
 
 def __getattr__(name: str) -> Any:

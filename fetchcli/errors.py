@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+from enum import IntEnum
 from typing import TYPE_CHECKING
 
 from fetchcli.options import StrEnum
@@ -30,6 +31,18 @@ class ErrorKind(StrEnum):
     TOO_MANY_REDIRECTS = "too_many_redirects"
     PROTOCOL = "protocol"
     HTTP_STATUS = "http_status"
+
+
+class ExitCode(IntEnum):
+    """Process exit codes (SPEC "Exit codes")."""
+
+    OK = 0
+    FAILED = 1  # at least one result failed for good
+    USAGE = 2
+    TRANSIENT = 3  # failures, but only ones that may pass on a later run
+    SIGINT = 130
+    SIGTERM = 143
+    BROKEN_PIPE = 141  # the reader of stdout went away (`| head`), as a shell reports SIGPIPE
 
 
 RETRY_STATUSES = frozenset({408, 429, 502, 503, 504})

@@ -253,3 +253,15 @@ def stdin_is_stream() -> bool:
         return not stat.S_ISREG(os.fstat(sys.stdin.fileno()).st_mode)
     except (OSError, ValueError, AttributeError):
         return True
+
+
+def count_records(sources: Iterable[str], shard: tuple[int, int] | None) -> int:
+    """How many records plain (non-extract) reading of these files gives, for the progress total."""
+    positions = 0
+    for name in sources:
+        for _, raw in _read_lines(name):
+            stripped = raw.strip()
+            if stripped and not stripped.startswith(b"#"):
+                positions += 1
+    k, n = shard or (1, 1)
+    return max(0, (positions - k + n) // n)

@@ -1,0 +1,249 @@
+"""The command line: flags and FETCHCLI_* variables → FetchOptions → a run.
+
+This is the only module that imports Typer. It checks usage (exit 2 with one
+short line), wires sources → engine → writer/summary/progress, installs the
+signal handlers and turns the results into an exit code.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from fetchcli import options as opt
+from fetchcli._version import __version__
+
+ENV_PREFIX = "FETCHCLI_"
+
+
+# The usage-error exit code (errors.ExitCode.USAGE), without importing the engine.
+EXIT_USAGE = 2
+
+
+app = typer.Typer(
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help="Fetch or check lists of URLs concurrently. Results go to stdout, progress to stderr.",
+)
+
+
+def _env(name: str) -> str:
+    return ENV_PREFIX + name.upper().replace("-", "_")
+
+
+def _option(*decls: str, help: str, **kwargs: object) -> typer.models.OptionInfo:
+    """A Typer option that can also be set from FETCHCLI_<NAME>."""
+    name = next(d for d in decls if d.startswith("--")).lstrip("-").split("/")[0]
+    return typer.Option(*decls, envvar=_env(name), help=help, **kwargs)  # type: ignore[arg-type]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"fetchcli {__version__}")
+        raise typer.Exit()
+
+
+def usage_error(message: str) -> NoReturn:
+    """Print one short line naming what is wrong, then exit 2."""
+    from fetchcli.output import safe_text
+
+    sys.stderr.write(f"fetchcli: error: {safe_text(message)}\n")
+    sys.stderr.write("Try 'fetchcli --help' for help.\n")
+    raise typer.Exit(EXIT_USAGE)
+
+
+@app.command()
+def fetch(
+    sources: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Files of URLs, one per line, or - for stdin (the default when piped).",
+            show_default=False,
+        ),
+    ] = None,
+    concurrency: Annotated[
+        int, _option("-c", "--concurrency", help="Requests in flight at once (1-10000).")
+    ] = opt.DEFAULT_CONCURRENCY,
+    mode: Annotated[
+        opt.Mode, _option("--mode", help="Scheduling: queue, semaphore or gather.")
+    ] = opt.Mode.QUEUE,
+    per_host: Annotated[
+        int, _option("--per-host", help="At most N in flight per host (0: off).")
+    ] = 0,
+    rate: Annotated[
+        float, _option("--rate", help="At most R request starts per second (0: off).")
+    ] = 0.0,
+    timeout: Annotated[
+        float, _option("-t", "--timeout", help="Seconds for one attempt, body included.")
+    ] = opt.DEFAULT_TIMEOUT,
+    connect_timeout: Annotated[
+        float | None,
+        _option(
+            "--connect-timeout", help="Seconds to connect [default: --timeout].", show_default=False
+        ),
+    ] = None,
+    retries: Annotated[
+        int,
+        _option(
+            "-r", "--retries", help="Retries after connect errors, timeouts, 408/429/502/503/504."
+        ),
+    ] = opt.DEFAULT_RETRIES,
+    backoff: Annotated[
+        float, _option("--backoff", help="Base seconds of exponential backoff (full jitter).")
+    ] = opt.DEFAULT_BACKOFF,
+    max_retry_after: Annotated[
+        float, _option("--max-retry-after", help="Longest Retry-After to wait for, in seconds.")
+    ] = opt.DEFAULT_MAX_RETRY_AFTER,
+    method: Annotated[
+        str,
+        _option("-X", "--method", help="GET, HEAD, or HEAD,GET (HEAD, then GET if HEAD fails)."),
+    ] = opt.DEFAULT_METHOD,
+    header: Annotated[
+        list[str] | None,
+        _option(
+            "-H",
+            "--header",
+            help="Extra request header 'Name: value' (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    user_agent: Annotated[
+        str, _option("-A", "--user-agent", help="User-Agent header.")
+    ] = opt.DEFAULT_USER_AGENT,
+    follow: Annotated[bool, _option("--follow/--no-follow", help="Follow redirects.")] = True,
+    max_redirects: Annotated[
+        int, _option("--max-redirects", help="Most redirects to follow.")
+    ] = opt.DEFAULT_MAX_REDIRECTS,
+    http2: Annotated[bool, _option("--http2", help="Negotiate HTTP/2.")] = False,
+    insecure: Annotated[
+        bool, _option("-k", "--insecure", help="Skip TLS certificate checks.")
+    ] = False,
+    proxy: Annotated[
+        str | None,
+        _option("--proxy", help="HTTP(S) proxy URL [default: HTTP(S)_PROXY].", show_default=False),
+    ] = None,
+    max_body: Annotated[
+        int, _option("--max-body", help="Stop reading a body past this many bytes (truncated).")
+    ] = opt.DEFAULT_MAX_BODY,
+    accept: Annotated[
+        str, _option("--accept", help="Status codes that count as ok, e.g. 200-299,403.")
+    ] = opt.DEFAULT_ACCEPT,
+    default_scheme: Annotated[
+        str, _option("--default-scheme", help="Scheme for lines without one: https or http.")
+    ] = opt.DEFAULT_SCHEME,
+    unique: Annotated[bool, _option("--unique", help="Skip URLs already seen.")] = False,
+    shard: Annotated[
+        str | None, _option("--shard", help="Process only shard K of N: K/N.", show_default=False)
+    ] = None,
+    extract: Annotated[
+        bool, _option("--extract", help="Fetch every http(s) URL found in free text.")
+    ] = False,
+    include: Annotated[
+        list[str] | None,
+        _option(
+            "--include",
+            help="Fetch only URLs matching this regex (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    exclude: Annotated[
+        list[str] | None,
+        _option(
+            "--exclude", help="Skip URLs matching this regex (repeatable).", show_default=False
+        ),
+    ] = None,
+    order: Annotated[
+        opt.Order, _option("--order", help="Write results in completion or input order.")
+    ] = opt.Order.COMPLETION,
+    output_format: Annotated[
+        str, _option("--format", help="Result format: text, jsonl, csv or none.")
+    ] = "text",
+    output: Annotated[
+        Path | None,
+        _option(
+            "-o", "--output", help="Write results to FILE instead of stdout.", show_default=False
+        ),
+    ] = None,
+    summary_json: Annotated[
+        Path | None,
+        _option(
+            "--summary-json", help="Write the summary figures to FILE as JSON.", show_default=False
+        ),
+    ] = None,
+    quiet: Annotated[
+        bool, _option("-q", "--quiet", help="No progress display and no summary.")
+    ] = False,
+    demo: Annotated[
+        bool, _option("--demo", help="Fetch a few hundred URLs from a built-in local demo site.")
+    ] = False,
+    version: Annotated[
+        bool | None,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = None,
+) -> None:
+    """Fetch every URL in SOURCE... (files, or - for stdin) and write one result per URL."""
+    from fetchcli.output import FORMATS
+
+    if output_format not in FORMATS:
+        usage_error(f"--format must be one of {', '.join(FORMATS)} (got {output_format!r})")
+    try:
+        options = opt.FetchOptions(
+            concurrency=concurrency,
+            mode=mode,
+            order=order,
+            per_host=per_host,
+            rate=rate,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            retries=retries,
+            backoff=backoff,
+            max_retry_after=max_retry_after,
+            method=method,
+            headers=tuple(header or ()),
+            user_agent=user_agent,
+            follow=follow,
+            max_redirects=max_redirects,
+            http2=http2,
+            insecure=insecure,
+            proxy=proxy,
+            max_body=max_body,
+            accept=accept,
+            default_scheme=default_scheme,
+            unique=unique,
+            shard=shard,
+            extract=extract,
+            include=tuple(include or ()),
+            exclude=tuple(exclude or ()),
+        )
+    except ValueError as exc:
+        usage_error(str(exc))
+    from fetchcli.run import Run, RunSettings, UsageProblem
+
+    settings = RunSettings(
+        sources=list(sources or ()),
+        output_format=output_format,
+        output=output,
+        summary_json=summary_json,
+        quiet=quiet,
+        demo=demo,
+    )
+    try:
+        run = Run(options, settings)
+    except UsageProblem as exc:
+        usage_error(str(exc))
+    raise typer.Exit(run.execute())
+
+
+def main() -> None:
+    """The console script: `fetchcli`."""
+    if sys.argv[1:] == ["--version"]:  # answer without importing anything heavy
+        sys.stdout.write(f"fetchcli {__version__}\n")
+        return
+    app(prog_name="fetchcli")

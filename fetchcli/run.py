@@ -1,0 +1,317 @@
+"""One run of the command: wires sources → engine → writer, summary and progress.
+
+The CLI builds a `Run` from FetchOptions and `RunSettings` (the output-side
+flags) and calls `execute()`, which returns the exit code. Streams and
+terminal flags come from an injectable `Environment`, so tests can fake a
+terminal. Signals cancel the fetching task only; flushing, the summary and
+the exit code happen after it has stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from fetchcli.engine import fetch_stream
+from fetchcli.errors import ExitCode
+from fetchcli.options import FetchOptions
+from fetchcli.output import ResultWriter
+from fetchcli.progress import REFRESH_SECONDS, StatusLine, make_console, print_summary
+from fetchcli.results import FetchResult
+from fetchcli.sources import (
+    STDIN,
+    InputRules,
+    SourceStats,
+    UrlRecord,
+    aiter_in_thread,
+    check_readable,
+    count_records,
+    iter_records,
+    stdin_is_stream,
+)
+from fetchcli.summary import Summary
+
+# With results and the live status on one terminal, results are written in
+# batches at each refresh (or sooner when this many wait), so they never tear
+# the status line.
+_TERMINAL_BATCH = 200
+
+
+class UsageProblem(Exception):
+    """A usage error found before any work starts; the CLI exits 2 with its message."""
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+@dataclass(slots=True)
+class Environment:
+    """The streams a run uses and whether each is a terminal (replaceable in tests)."""
+
+    stdin: TextIO = field(default_factory=lambda: sys.stdin)
+    stdout: TextIO = field(default_factory=lambda: sys.stdout)
+    stderr: TextIO = field(default_factory=lambda: sys.stderr)
+    stdin_isatty: bool | None = None
+    stdout_isatty: bool | None = None
+    stderr_isatty: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.stdin_isatty is None:
+            self.stdin_isatty = _isatty(self.stdin)
+        if self.stdout_isatty is None:
+            self.stdout_isatty = _isatty(self.stdout)
+        if self.stderr_isatty is None:
+            self.stderr_isatty = _isatty(self.stderr)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunSettings:
+    """The output-side settings of a run: what the engine does not need to know."""
+
+    sources: list[str]
+    output_format: str = "text"
+    output: Path | None = None
+    summary_json: Path | None = None
+    quiet: bool = False
+    demo: bool = False
+
+
+class Run:
+    """One invocation: checks usage on construction, then `execute()` returns the exit code."""
+
+    def __init__(
+        self, options: FetchOptions, settings: RunSettings, env: Environment | None = None
+    ) -> None:
+        self.options = options
+        self.settings = settings
+        self.env = env or Environment()
+        self.sources = list(settings.sources)
+        if not self.sources and not settings.demo:
+            if self.env.stdin_isatty:
+                raise UsageProblem("no URLs to read: give a file, or - for stdin (or try --demo)")
+            self.sources = [STDIN]
+        for name in self.sources:
+            try:
+                check_readable(name)
+            except OSError as exc:
+                raise UsageProblem(f"cannot read source {name!r}: {exc.strerror or exc}") from None
+        if settings.summary_json is not None and not settings.summary_json.parent.is_dir():
+            raise UsageProblem(
+                f"--summary-json: no directory {str(settings.summary_json.parent)!r}"
+            )
+        self.out = self._open_output()
+        self.writer = ResultWriter(self.out, settings.output_format)
+        self.summary = Summary()
+        self.stats = SourceStats()
+        self.console = make_console(self.env.stderr, bool(self.env.stderr_isatty))
+        live = bool(self.env.stderr_isatty) and not settings.quiet
+        self.status = StatusLine(self.console) if live else None
+        # Batch result lines only when they share the terminal with the status line.
+        self._batch: list[str] | None = (
+            [] if live and settings.output is None and self.env.stdout_isatty else None
+        )
+        self.interrupted: int | None = None
+        self.broken_pipe = False
+        self.demo_mismatches: list[str] = []
+        self._expected: object = None
+
+    def _open_output(self) -> TextIO:
+        path = self.settings.output
+        if path is None:
+            stream = self.env.stdout
+            if hasattr(stream, "reconfigure"):
+                stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
+            return stream
+        try:
+            return path.open("w", encoding="utf-8", newline="")
+        except OSError as exc:
+            raise UsageProblem(f"-o/--output: cannot write {str(path)!r}: {exc.strerror}") from None
+
+    def execute(self) -> int:
+        """Run to the end (or to a signal) and return the exit code."""
+        try:
+            return asyncio.run(self._main())
+        finally:
+            if self.out is not self.env.stdout:
+                self.out.close()
+
+    async def _main(self) -> int:
+        started = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        work = asyncio.create_task(self._consume())
+        ticker = asyncio.create_task(self._tick()) if self.status is not None else None
+        handled = []
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signum, self._on_signal, signum, work)
+                handled.append(signum)
+        try:
+            await work
+        except asyncio.CancelledError:
+            if self.interrupted is None:
+                raise
+        except BrokenPipeError:
+            self._reader_gone()
+        finally:
+            for signum in handled:
+                loop.remove_signal_handler(signum)
+            if ticker is not None:
+                ticker.cancel()
+                await asyncio.wait({ticker})
+            self._flush_batch()
+            if self.status is not None:
+                self.status.clear()
+        return self._finish(time.perf_counter() - started)
+
+    def _on_signal(self, signum: int, work: asyncio.Task[None]) -> None:
+        if self.interrupted is not None:  # a second signal: stop at once
+            os._exit(128 + signum)
+        self.interrupted = signum
+        work.cancel()
+
+    async def _consume(self) -> None:
+        if self.settings.demo:
+            from fetchcli import demo
+
+            async with demo.DemoSite() as site:
+                urls = demo.demo_urls(site.base_url)
+                self._expected = demo.expected_outcome
+                if self.status is not None:
+                    self.status.set_total(len(urls))
+                await self._fetch(self._strings("demo", urls))
+            return
+        counting = None
+        if self.status is not None and STDIN not in self.sources and self._countable():
+            counting = asyncio.create_task(self._count())
+        eager = STDIN in self.sources and stdin_is_stream()
+        records = aiter_in_thread(iter_records(self.sources, self.options, self.stats), eager=eager)
+        try:
+            await self._fetch(records)
+        finally:
+            if counting is not None:
+                counting.cancel()
+            self.summary.excluded = self.stats.excluded
+
+    def _countable(self) -> bool:
+        o = self.options
+        return not (o.extract or o.unique or o.include or o.exclude)
+
+    async def _count(self) -> None:
+        total = await asyncio.to_thread(count_records, self.sources, self.options.shard)
+        if self.status is not None:
+            self.status.set_total(total)
+
+    async def _strings(self, source: str, urls: list[str]) -> AsyncIterator[UrlRecord]:
+        rules = InputRules(self.options, self.stats)
+        for number, url in enumerate(urls, start=1):
+            for record in rules.records(source, number, url):
+                yield record
+
+    async def _fetch(self, records: AsyncIterator[UrlRecord]) -> None:
+        async with aclosing(fetch_stream(records, self.options)) as results:
+            async for result in results:
+                self._take(result)
+
+    def _take(self, result: FetchResult) -> None:
+        self.summary.add(result)
+        if self._expected is not None:
+            self._check_demo(result)
+        if self._batch is None:
+            self.writer.write(result)
+            return
+        line = self.writer.format(result)
+        if line is not None:
+            self._batch.append(line + "\n")
+            if len(self._batch) >= _TERMINAL_BATCH:
+                self._flush_batch()
+
+    def _flush_batch(self) -> None:
+        if not self._batch:
+            return
+        if self.status is not None:
+            self.status.clear()
+        try:
+            self.out.write("".join(self._batch))
+            self.out.flush()
+        except BrokenPipeError:
+            self._reader_gone()
+        self._batch.clear()
+
+    def _check_demo(self, result: FetchResult) -> None:
+        want = self._expected(result.url)  # type: ignore[operator]
+        got = (result.status, None if result.error is None else str(result.error))
+        if got != want:
+            self.demo_mismatches.append(f"{result.url}: expected {want}, got {got}")
+
+    async def _tick(self) -> None:
+        status = self.status
+        assert status is not None
+        while True:
+            self._flush_batch()
+            summary = self.summary
+            status.update(
+                done=summary.total, ok=summary.ok, failed=summary.failed, size=summary.bytes
+            )
+            status.draw()
+            await asyncio.sleep(REFRESH_SECONDS)
+
+    def _reader_gone(self) -> None:
+        """stdout's reader went away: stop quietly, and keep exit-time flushes from failing."""
+        self.broken_pipe = True
+        self._batch = None
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.env.stdout.fileno())
+
+    def _finish(self, wall: float) -> int:
+        figures = self.summary.to_dict(wall)
+        if self.settings.summary_json is not None:
+            text = json.dumps(figures, indent=2) + "\n"
+            try:
+                self.settings.summary_json.write_text(text, encoding="utf-8")
+            except OSError as exc:
+                self.console.print(f"fetchcli: cannot write --summary-json: {exc.strerror}")
+        if not self.settings.quiet and not self.broken_pipe:
+            print_summary(self.console, figures, interrupted=self.interrupted is not None)
+            if self.settings.demo:
+                self._report_demo()
+        if self.interrupted is not None:
+            return ExitCode.SIGINT if self.interrupted == signal.SIGINT else ExitCode.SIGTERM
+        if self.broken_pipe:
+            return ExitCode.BROKEN_PIPE
+        if self.settings.demo:
+            return ExitCode.FAILED if self.demo_mismatches else ExitCode.OK
+        if self.summary.permanent:
+            return ExitCode.FAILED
+        return ExitCode.TRANSIENT if self.summary.transient else ExitCode.OK
+
+    def _report_demo(self) -> None:
+        from rich.text import Text
+
+        from fetchcli.output import safe_text
+
+        if not self.demo_mismatches:
+            self.console.print(
+                Text(
+                    f"demo: all {self.summary.total} URLs gave the result the demo site"
+                    " is built to produce (404s, 500s and invalid lines included)",
+                    style="green",
+                )
+            )
+            return
+        for line in self.demo_mismatches[:20]:
+            self.console.print(Text(f"demo: unexpected result: {safe_text(line)}", style="red"))
