@@ -7,6 +7,7 @@ signal handlers and turns the results into an exit code.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -42,6 +43,22 @@ def _option(*decls: str, help: str, **kwargs: object) -> typer.models.OptionInfo
     return typer.Option(*decls, envvar=_env(name), help=help, **kwargs)  # type: ignore[arg-type]
 
 
+def _list_option(*decls: str, help: str) -> typer.models.OptionInfo:
+    """A repeatable option; its FETCHCLI_<NAME> variable holds one value per line."""
+    name = next(d for d in decls if d.startswith("--")).lstrip("-")
+    return typer.Option(
+        *decls, help=f"{help}  [env var: {_env(name)}, one per line]", show_default=False
+    )
+
+
+def _from_env(values: list[str] | None, flag: str) -> tuple[str, ...]:
+    """The flag's values, else those of its variable, one per line (values may hold spaces)."""
+    if values:
+        return tuple(values)
+    lines = os.environ.get(_env(flag), "").splitlines()
+    return tuple(line.strip() for line in lines if line.strip())
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"fetchcli {__version__}")
@@ -64,6 +81,7 @@ def fetch(
         typer.Argument(
             help="Files of URLs, one per line, or - for stdin (the default when piped).",
             show_default=False,
+            metavar="SOURCE...",
         ),
     ] = None,
     concurrency: Annotated[
@@ -105,12 +123,7 @@ def fetch(
     ] = opt.DEFAULT_METHOD,
     header: Annotated[
         list[str] | None,
-        _option(
-            "-H",
-            "--header",
-            help="Extra request header 'Name: value' (repeatable).",
-            show_default=False,
-        ),
+        _list_option("-H", "--header", help="Extra request header 'Name: value' (repeatable)."),
     ] = None,
     user_agent: Annotated[
         str, _option("-A", "--user-agent", help="User-Agent header.")
@@ -145,17 +158,11 @@ def fetch(
     ] = False,
     include: Annotated[
         list[str] | None,
-        _option(
-            "--include",
-            help="Fetch only URLs matching this regex (repeatable).",
-            show_default=False,
-        ),
+        _list_option("--include", help="Fetch only URLs matching this regex (repeatable)."),
     ] = None,
     exclude: Annotated[
         list[str] | None,
-        _option(
-            "--exclude", help="Skip URLs matching this regex (repeatable).", show_default=False
-        ),
+        _list_option("--exclude", help="Skip URLs matching this regex (repeatable)."),
     ] = None,
     order: Annotated[
         opt.Order, _option("--order", help="Write results in completion or input order.")
@@ -206,7 +213,7 @@ def fetch(
             backoff=backoff,
             max_retry_after=max_retry_after,
             method=method,
-            headers=tuple(header or ()),
+            headers=_from_env(header, "header"),
             user_agent=user_agent,
             follow=follow,
             max_redirects=max_redirects,
@@ -219,8 +226,8 @@ def fetch(
             unique=unique,
             shard=shard,
             extract=extract,
-            include=tuple(include or ()),
-            exclude=tuple(exclude or ()),
+            include=_from_env(include, "include"),
+            exclude=_from_env(exclude, "exclude"),
         )
     except ValueError as exc:
         usage_error(str(exc))

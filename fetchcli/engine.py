@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanager
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -86,7 +86,8 @@ async def _run(
                     await emit(seq, await fetch_one(client, record, options, gate))
 
             numbered = _numbered(records) if order is None else order.admit(records)
-            await STRATEGIES[options.mode](numbered, handle, options.concurrency)
+            async with aclosing(records), aclosing(numbered):
+                await STRATEGIES[options.mode](numbered, handle, options.concurrency)
     except Exception as exc:
         await put(_Failed(exc))
     else:
@@ -166,13 +167,14 @@ async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
 async def _records(urls: Urls, options: FetchOptions) -> AsyncIterator[UrlRecord]:
     rules = InputRules(options)
     number = 0
-    async for item in _aiter(urls):
-        number += 1
-        if isinstance(item, UrlRecord):
-            yield item
-        else:
-            for record in rules.records("<input>", number, item):
-                yield record
+    async with aclosing(_aiter(urls)) as items:
+        async for item in items:
+            number += 1
+            if isinstance(item, UrlRecord):
+                yield item
+            else:
+                for record in rules.records("<input>", number, item):
+                    yield record
 
 
 async def _aiter(urls: Urls) -> AsyncIterator[str | UrlRecord]:

@@ -1,0 +1,262 @@
+"""Hostile and instrumented HTTP behaviours for tests, on `fetchcli.demo.HttpServer`.
+
+Usage (sync tests, CliRunner tests):
+
+    with ThreadedServer() as server:
+        run(server.url("/hold?delay=0.5"))
+        assert server.max_in_flight <= 4
+        assert server.requests["/hold"] == 10
+
+Routes of `TestSite` (numbers come from the query string):
+
+    /                           200 "index"
+    /sized?bytes=N              200 with a body of N bytes
+    /hold?delay=S               200 after S seconds (count concurrency with max_in_flight)
+    /slow-headers?delay=S       headers (and a short body) only after S seconds
+    /trickle?bytes=N&delay=S    valid headers with Content-Length N, then one byte every S seconds
+    /endless[?framing=close]    a body that never ends (chunked, or no length)
+    /reset-before-headers       TCP reset instead of a response
+    /reset-after-headers        headers promising 1000 bytes, 100 bytes, then a TCP reset
+    /bad-status                 an invalid status line
+    /status?code=N[&retry_after=S]  status N (e.g. 503 every time, for retries)
+    /redirect?n=K               K redirects, ending at /sized?bytes=10
+    /markup[?status=N]          Rich markup and control characters in reason, header and body
+    /gzip-bomb?mib=N            a small gzip body that decodes to N MiB (default 10)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import gzip
+import socket
+import struct
+import threading
+from collections import Counter
+from collections.abc import Awaitable, Callable
+
+from fetchcli.demo import Handler, HttpServer, Request, response_head
+
+# Rich markup and terminal escapes, as a hostile server might send them.
+MARKUP = "[bold red]x[/] \x1b[31mred\x1b[0m"
+ENDLESS_SECONDS = 60.0  # even an endless body stops by itself, in case nobody cancels it
+_CHUNK = b"x" * 16384
+
+
+def reset(request: Request) -> None:
+    """Drop the connection with a TCP RST rather than an orderly close."""
+    sock = request.writer.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    request.writer.transport.abort()
+
+
+def _number(request: Request, name: str, default: float) -> float:
+    return float(request.query.get(name, default))
+
+
+class TestSite:
+    """The handler with the routes listed in this module's docstring."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self) -> None:
+        self._routes: dict[str, Callable[[Request], Awaitable[None]]] = {
+            "/": self.index,
+            "/sized": self.sized,
+            "/hold": self.hold,
+            "/slow-headers": self.slow_headers,
+            "/trickle": self.trickle,
+            "/endless": self.endless,
+            "/reset-before-headers": self.reset_before_headers,
+            "/reset-after-headers": self.reset_after_headers,
+            "/bad-status": self.bad_status,
+            "/status": self.status,
+            "/redirect": self.redirect,
+            "/markup": self.markup,
+            "/gzip-bomb": self.gzip_bomb,
+        }
+
+    async def __call__(self, request: Request) -> None:
+        route = self._routes.get(request.path)
+        if route is None:
+            await request.respond(404, b"no such route\n")
+        else:
+            await route(request)
+
+    async def index(self, request: Request) -> None:
+        await request.respond(200, b"index\n", [("Content-Type", "text/plain")])
+
+    async def sized(self, request: Request) -> None:
+        size = int(_number(request, "bytes", 1000))
+        writer = request.writer
+        writer.write(response_head(200, length=size, close=not request.keep_alive))
+        if request.method != "HEAD":
+            for start in range(0, size, len(_CHUNK)):
+                writer.write(_CHUNK[: size - start])
+                await writer.drain()
+        await writer.drain()
+
+    async def hold(self, request: Request) -> None:
+        await asyncio.sleep(_number(request, "delay", 0.5))
+        await request.respond(200, b"held\n")
+
+    async def slow_headers(self, request: Request) -> None:
+        await asyncio.sleep(_number(request, "delay", 5.0))
+        await request.respond(200, b"late\n")
+
+    async def trickle(self, request: Request) -> None:
+        size, delay = int(_number(request, "bytes", 100)), _number(request, "delay", 0.5)
+        request.writer.write(response_head(200, length=size))
+        await request.writer.drain()
+        for _ in range(size):
+            await asyncio.sleep(delay)
+            request.writer.write(b"x")
+            await request.writer.drain()  # raises once the client has gone
+
+    async def endless(self, request: Request) -> None:
+        writer = request.writer
+        chunked = request.query.get("framing", "chunked") != "close"
+        headers = [("Transfer-Encoding", "chunked")] if chunked else []
+        writer.write(response_head(200, headers, close=not chunked))
+        frame = b"%x\r\n%s\r\n" % (len(_CHUNK), _CHUNK) if chunked else _CHUNK
+        loop = asyncio.get_running_loop()
+        stop = loop.time() + ENDLESS_SECONDS
+        while loop.time() < stop:
+            writer.write(frame)
+            await writer.drain()  # raises once the client has gone
+            await asyncio.sleep(0)
+        reset(request)
+
+    async def reset_before_headers(self, request: Request) -> None:
+        reset(request)
+
+    async def reset_after_headers(self, request: Request) -> None:
+        request.writer.write(response_head(200, length=1000) + b"y" * 100)
+        await request.writer.drain()
+        await asyncio.sleep(0.1)  # let the headers arrive before the reset overtakes them
+        reset(request)
+
+    async def bad_status(self, request: Request) -> None:
+        request.writer.write(b"HTTP/1.1 2OO Okay\r\nContent-Length: 0\r\n\r\n")
+        await request.writer.drain()
+        request.writer.close()
+
+    async def status(self, request: Request) -> None:
+        code = int(_number(request, "code", 200))
+        retry_after = request.query.get("retry_after")
+        headers = [] if retry_after is None else [("Retry-After", retry_after)]
+        await request.respond(code, f"status {code}\n".encode(), headers)
+
+    async def redirect(self, request: Request) -> None:
+        hops = min(int(_number(request, "n", 1)), 1000)
+        where = f"/redirect?n={hops - 1}" if hops > 1 else "/sized?bytes=10"
+        await request.respond(302, headers=[("Location", where)])
+
+    async def markup(self, request: Request) -> None:
+        code = int(_number(request, "status", 404))
+        headers = [("Content-Type", f"text/html; x={MARKUP}"), ("X-Markup", MARKUP)]
+        body = f"<p>{MARKUP}</p>\n".encode()
+        await request.respond(code, body, headers, reason=f"Bad {MARKUP}")
+
+    async def gzip_bomb(self, request: Request) -> None:
+        body = _gzipped_zeros(int(_number(request, "mib", 10)))
+        headers = [("Content-Encoding", "gzip"), ("Content-Type", "application/octet-stream")]
+        await request.respond(200, body, headers)
+
+
+@functools.lru_cache(maxsize=4)
+def _gzipped_zeros(mib: int) -> bytes:
+    return gzip.compress(bytes(mib * 1024 * 1024), compresslevel=9)
+
+
+class ThreadedServer:
+    """An `HttpServer` on its own event loop in a background thread; a sync context manager.
+
+    Usage: `with ThreadedServer() as server: httpx.get(server.url("/sized?bytes=5"))`.
+    Counters are read from the test thread while the server thread updates them;
+    plain int and Counter reads are safe enough for assertions after the work is done.
+    """
+
+    def __init__(self, handler: Handler | None = None, *, timeout: float = 10.0) -> None:
+        self.handler: Handler = handler if handler is not None else TestSite()
+        self._timeout = timeout
+        self._ready = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._server: HttpServer | None = None
+        self._error: BaseException | None = None
+
+    def __enter__(self) -> ThreadedServer:
+        self._thread = threading.Thread(target=self._run, name="test-http-server", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(self._timeout):
+            raise RuntimeError(f"test server did not start within {self._timeout:g}s")
+        if self._error is not None:
+            raise RuntimeError("test server failed to start") from self._error
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        assert self._thread is not None
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(self._timeout)
+        if self._thread.is_alive():
+            raise RuntimeError(f"test server did not stop within {self._timeout:g}s")
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as exc:  # reported to the thread that waits in __enter__
+            self._error = exc
+        finally:
+            self._ready.set()
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        async with HttpServer(self.handler) as server:
+            self._server = server
+            self._ready.set()
+            await self._stop.wait()
+
+    @property
+    def server(self) -> HttpServer:
+        """The running `HttpServer` (for its counters)."""
+        assert self._server is not None, "use ThreadedServer as a context manager"
+        return self._server
+
+    @property
+    def base_url(self) -> str:
+        """`http://127.0.0.1:PORT`, no trailing slash."""
+        return self.server.base_url
+
+    def url(self, path: str) -> str:
+        """The absolute URL of a path on this server."""
+        return self.base_url + path
+
+    @property
+    def requests(self) -> Counter[str]:
+        """Requests seen so far, by path (without the query string)."""
+        return self.server.requests
+
+    @property
+    def in_flight(self) -> int:
+        """Requests the handler is working on now."""
+        return self.server.in_flight
+
+    @property
+    def max_in_flight(self) -> int:
+        """The most requests the handler worked on at once."""
+        return self.server.max_in_flight
+
+    @property
+    def connections(self) -> int:
+        """Connections accepted so far."""
+        return self.server.connections
+
+    @property
+    def errors(self) -> list[Exception]:
+        """Exceptions raised by the handler (a test can assert this is empty)."""
+        return self.server.errors

@@ -1,0 +1,223 @@
+"""The command in-process (CliRunner): flags, formats, exit codes, usage errors."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+from typer.testing import Result
+
+from conftest import REFUSED, jsonl
+from fetchcli.results import FIELDS
+
+RunCli = Callable[..., Result]
+UrlFile = Callable[..., Path]
+
+
+def test_one_result_per_non_comment_line(
+    site: HTTPServer, run_cli: RunCli, url_file: UrlFile
+) -> None:
+    path = url_file(
+        "# a comment",
+        "",
+        site.url_for("/ok"),
+        "   # indented comment",
+        "ftp://example.invalid/x",
+        b"\xff\xfe not utf-8",
+        "x" * 9000,
+        site.url_for("/missing"),
+    )
+    result = run_cli(str(path), "--format", "jsonl", "-q", "-r", "0")
+    records = jsonl(result.stdout)
+    assert sorted(r["line"] for r in records) == [3, 5, 6, 7, 8]
+    assert all(r["source"] == str(path) for r in records)
+    invalid = [r for r in records if r["error"] == "invalid_url"]
+    assert sorted(r["line"] for r in invalid) == [5, 6, 7]
+    assert all(r["attempts"] == 0 for r in invalid)
+
+
+def test_jsonl_has_exactly_the_contract_keys_in_order(site: HTTPServer, run_cli: RunCli) -> None:
+    result = run_cli("-", "--format", "jsonl", "-q", input=site.url_for("/ok") + "\n")
+    (line,) = result.stdout.splitlines()
+    record = json.loads(line)
+    assert list(record) == [
+        "source", "line", "url", "final_url", "status", "ok", "size", "elapsed",
+        "attempts", "redirects", "content_type", "truncated", "error", "message",
+    ]  # fmt: skip
+    assert record["source"] == "-" and record["status"] == 200 and record["ok"] is True
+    assert record["size"] == len("hello world") and isinstance(record["elapsed"], float)
+
+
+def test_csv_has_a_header_and_the_same_fields(site: HTTPServer, run_cli: RunCli) -> None:
+    urls = f"{site.url_for('/ok')}\n{REFUSED}\n"
+    result = run_cli("-", "--format", "csv", "-q", "-r", "0", input=urls)
+    rows = list(csv.reader(io.StringIO(result.stdout)))
+    assert tuple(rows[0]) == FIELDS and len(rows) == 3
+    failed = next(dict(zip(FIELDS, row, strict=True)) for row in rows[1:] if row[5] == "false")
+    assert failed["status"] == "" and failed["error"] == "connect"
+
+
+def test_text_format_shows_status_size_time_url(site: HTTPServer, run_cli: RunCli) -> None:
+    urls = f"{site.url_for('/ok')}\n{site.url_for('/missing')}\n{REFUSED}\n"
+    lines = sorted(run_cli("-", "-q", "-r", "0", input=urls).stdout.splitlines())
+    assert lines[0].startswith("200 11B ") and lines[0].endswith(site.url_for("/ok"))
+    assert lines[1].startswith("404 4B ")
+    assert lines[2].startswith("ERR:connect - ") and lines[2].endswith(REFUSED)
+
+
+def test_format_none_writes_no_results(site: HTTPServer, run_cli: RunCli) -> None:
+    result = run_cli("-", "--format", "none", input=site.url_for("/ok") + "\n")
+    assert result.stdout == "" and result.exit_code == 0
+
+
+def test_output_file_replaces_its_content(
+    site: HTTPServer, run_cli: RunCli, tmp_path: Path
+) -> None:
+    out = tmp_path / "out.jsonl"
+    out.write_text("old content\n" * 10)
+    run_cli("-", "-o", str(out), "--format", "jsonl", "-q", input=site.url_for("/ok") + "\n")
+    assert [r["status"] for r in jsonl(out.read_text())] == [200]
+
+
+def test_exit_0_when_every_result_is_ok(site: HTTPServer, run_cli: RunCli) -> None:
+    assert run_cli("-", "-q", input=site.url_for("/ok") + "\n").exit_code == 0
+
+
+def test_exit_1_for_a_broken_link(site: HTTPServer, run_cli: RunCli) -> None:
+    urls = f"{site.url_for('/ok')}\n{site.url_for('/missing')}\n{site.url_for('/busy')}\n"
+    assert run_cli("-", "-q", "-r", "0", input=urls).exit_code == 1
+
+
+def test_exit_1_for_an_invalid_line(run_cli: RunCli) -> None:
+    assert run_cli("-", "-q", input="javascript:alert(1)\n").exit_code == 1
+
+
+def test_exit_3_when_failures_are_only_transient(site: HTTPServer, run_cli: RunCli) -> None:
+    urls = f"{site.url_for('/ok')}\n{site.url_for('/busy')}\n{site.url_for('/broken')}\n{REFUSED}\n"
+    assert run_cli("-", "-q", "-r", "0", input=urls).exit_code == 3
+
+
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [
+        (["-c", "0"], "--concurrency"),
+        (["--concurrency", "10001"], "--concurrency"),
+        (["-t", "0"], "--timeout"),
+        (["-H", "no colon here"], "--header"),
+        (["--accept", "2xx"], "--accept"),
+        (["--shard", "3/2"], "--shard"),
+        (["-X", "POST"], "--method"),
+        (["--format", "xml"], "--format"),
+        (["--exclude", "("], "--exclude"),
+        (["--mode", "threads"], "--mode"),
+        (["-c", "many"], "--concurrency"),
+    ],
+)
+def test_usage_errors_exit_2_with_a_short_message(
+    run_cli: RunCli, url_file: UrlFile, args: list[str], names: str
+) -> None:
+    result = run_cli(str(url_file("http://127.0.0.1:9/")), *args)
+    assert result.exit_code == 2
+    assert names in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) <= 5
+    assert result.stdout == ""
+
+
+def test_unreadable_source_is_a_usage_error(run_cli: RunCli, tmp_path: Path) -> None:
+    missing = tmp_path / "nope.txt"
+    result = run_cli(str(missing))
+    assert result.exit_code == 2 and "nope.txt" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unwritable_output_is_a_usage_error(
+    run_cli: RunCli, url_file: UrlFile, tmp_path: Path
+) -> None:
+    result = run_cli(str(url_file(REFUSED)), "-o", str(tmp_path / "no" / "dir" / "out.txt"))
+    assert result.exit_code == 2 and "--output" in result.stderr
+
+
+def test_summary_goes_to_stderr_and_results_to_stdout(site: HTTPServer, run_cli: RunCli) -> None:
+    result = run_cli("-", "--format", "jsonl", input=site.url_for("/ok") + "\n")
+    assert len(jsonl(result.stdout)) == 1
+    assert "total" in result.stderr and "200" in result.stderr
+    assert "\x1b[" not in result.stderr  # stderr is no terminal: no ANSI codes
+
+
+def test_quiet_turns_off_the_summary(site: HTTPServer, run_cli: RunCli) -> None:
+    result = run_cli("-", "-q", input=site.url_for("/ok") + "\n")
+    assert result.stderr == ""
+
+
+def test_summary_json_has_the_contract_keys(
+    site: HTTPServer, run_cli: RunCli, tmp_path: Path
+) -> None:
+    path = tmp_path / "summary.json"
+    urls = f"{site.url_for('/ok')}\n{site.url_for('/missing')}\nftp://x.invalid/\n"
+    run_cli("-", "-q", "-r", "0", "--summary-json", str(path), input=urls)
+    figures = json.loads(path.read_text())
+    assert set(figures) == {
+        "total", "ok", "failed", "excluded", "by_status", "by_error", "bytes", "latency",
+        "wall", "rps",
+    }  # fmt: skip
+    assert (figures["total"], figures["ok"], figures["failed"]) == (3, 1, 2)
+    assert figures["by_status"] == {"200": 1, "404": 1}
+    assert figures["by_error"] == {"http_status": 1, "invalid_url": 1}
+    assert set(figures["latency"]) == {"min", "median", "p95", "max"}
+
+
+def test_excluded_urls_give_no_result_and_are_counted(
+    site: HTTPServer, run_cli: RunCli, tmp_path: Path
+) -> None:
+    path = tmp_path / "summary.json"
+    urls = f"{site.url_for('/ok')}\n{site.url_for('/missing')}\n"
+    result = run_cli(
+        "-", "-q", "--format", "jsonl", "--exclude", "missing", "--summary-json", str(path),
+        input=urls,
+    )  # fmt: skip
+    assert [r["line"] for r in jsonl(result.stdout)] == [1]
+    assert json.loads(path.read_text())["excluded"] == 1
+
+
+def test_environment_variables_set_options(site: HTTPServer, run_cli: RunCli) -> None:
+    result = run_cli(
+        "-", "-q", input=site.url_for("/missing") + "\n", env={"FETCHCLI_ACCEPT": "404"}
+    )
+    assert result.exit_code == 0
+
+
+def test_a_flag_wins_over_its_environment_variable(site: HTTPServer, run_cli: RunCli) -> None:
+    result = run_cli(
+        "-", "-q", "--format", "jsonl", input=site.url_for("/ok") + "\n",
+        env={"FETCHCLI_FORMAT": "csv"},
+    )  # fmt: skip
+    assert jsonl(result.stdout)[0]["status"] == 200
+
+
+def test_a_bad_environment_value_is_a_usage_error(run_cli: RunCli, url_file: UrlFile) -> None:
+    result = run_cli(str(url_file(REFUSED)), env={"FETCHCLI_CONCURRENCY": "0"})
+    assert result.exit_code == 2 and "--concurrency" in result.stderr
+
+
+def test_markup_and_control_characters_never_reach_output_raw(
+    httpserver: HTTPServer, run_cli: RunCli
+) -> None:
+    httpserver.expect_request("/m").respond_with_data(
+        "x", status=418, headers={"Content-Type": "text/[bold red]x[/]\x1b[31m"}
+    )
+    url = httpserver.url_for("/m") + "?q=[bold]x[/bold]"
+    result = run_cli("-", "--format", "csv", "-r", "0", input=url + "\n")
+    assert "\x1b" not in result.stdout and "\x1b" not in result.stderr
+    assert "[bold]x[/bold]" in result.stdout  # shown literally, not interpreted
+
+
+def test_version_and_help(run_cli: RunCli) -> None:
+    assert run_cli("--version").stdout.startswith("fetchcli ")
+    help_text = run_cli("--help").stdout
+    for flag in ("--concurrency", "--mode", "--format", "--accept", "FETCHCLI_CONCURRENCY"):
+        assert flag in help_text

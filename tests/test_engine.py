@@ -1,0 +1,204 @@
+"""The engine as a library: fetch_stream, its modes, ordering and shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+
+import pytest
+from pytest_httpserver import HTTPServer
+
+from conftest import REFUSED
+from fetchcli import ErrorKind, FetchOptions, FetchResult, UrlRecord, fetch_stream
+
+
+def collect(urls: object, options: FetchOptions | None = None) -> list[FetchResult]:
+    async def run() -> list[FetchResult]:
+        async with aclosing(fetch_stream(urls, options)) as results:  # type: ignore[arg-type]
+            return [result async for result in results]
+
+    return asyncio.run(run())
+
+
+def mixed_urls(site: HTTPServer) -> list[str]:
+    return [
+        site.url_for("/ok"),
+        site.url_for("/missing"),
+        site.url_for("/moved"),
+        site.url_for("/broken"),
+        "ftp://example.invalid/file",
+        REFUSED,
+        site.url_for("/other"),
+    ]
+
+
+def outcome(result: FetchResult) -> tuple[object, ...]:
+    return (result.line, result.url, result.status, result.error, result.size, result.redirects)
+
+
+@pytest.mark.parametrize("mode", ["queue", "semaphore", "gather"])
+def test_every_mode_gives_the_same_results(site: HTTPServer, mode: str) -> None:
+    urls = mixed_urls(site)
+    reference = sorted(map(outcome, collect(urls, FetchOptions(retries=0))))
+    results = collect(urls, FetchOptions(mode=mode, retries=0, concurrency=3))
+    assert sorted(map(outcome, results)) == reference
+    assert len(results) == len(urls)
+
+
+def test_results_carry_status_size_redirects_and_final_url(site: HTTPServer) -> None:
+    by_line = {r.line: r for r in collect(mixed_urls(site), FetchOptions(retries=0))}
+    assert by_line[1].ok and by_line[1].status == 200 and by_line[1].size == len("hello world")
+    assert by_line[2].error is ErrorKind.HTTP_STATUS and by_line[2].status == 404
+    assert by_line[3].redirects == 1 and by_line[3].final_url == site.url_for("/ok")
+    assert by_line[5].error is ErrorKind.INVALID_URL and by_line[5].attempts == 0
+    assert by_line[6].error is ErrorKind.CONNECT and by_line[6].final_url is None
+
+
+def test_results_are_frozen(site: HTTPServer) -> None:
+    (result,) = collect([site.url_for("/ok")])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.status = 500  # type: ignore[misc]
+
+
+def test_accepts_an_async_iterable_of_strings(site: HTTPServer) -> None:
+    async def urls() -> AsyncIterator[str]:
+        for path in ("/ok", "/other"):
+            yield site.url_for(path)
+
+    assert sorted(r.status for r in collect(urls())) == [200, 200]
+
+
+def test_accepts_ready_made_records(site: HTTPServer) -> None:
+    record = UrlRecord(source="list.txt", line=42, url=site.url_for("/ok"))
+    (result,) = collect([record])
+    assert (result.source, result.line, result.ok) == ("list.txt", 42, True)
+
+
+def test_string_input_applies_input_rules(site: HTTPServer) -> None:
+    urls = ["# comment", "", site.url_for("/ok"), site.url_for("/ok")]
+    results = collect(urls, FetchOptions(unique=True))
+    assert [r.line for r in results] == [3]
+
+
+def test_order_input_writes_results_in_input_order(site: HTTPServer) -> None:
+    urls = [site.url_for(p) for p in ("/ok", "/missing", "/other", "/broken")] * 5
+    results = collect(urls, FetchOptions(order="input", concurrency=4, retries=0))
+    assert [r.line for r in results] == list(range(1, 21))
+
+
+def test_accept_list_makes_a_404_ok(site: HTTPServer) -> None:
+    (result,) = collect([site.url_for("/missing")], FetchOptions(accept="200-299,404"))
+    assert result.ok and result.error is None
+
+
+def test_no_follow_reports_the_redirect_itself(site: HTTPServer) -> None:
+    (result,) = collect([site.url_for("/moved")], FetchOptions(follow=False))
+    assert result.status == 301 and result.redirects == 0
+    assert result.final_url == result.url and result.error is ErrorKind.HTTP_STATUS
+
+
+def test_head_reads_no_body(site: HTTPServer) -> None:
+    (result,) = collect([site.url_for("/ok")], FetchOptions(method="HEAD"))
+    assert result.ok and result.size == 0
+    assert site.log[-1][0].method == "HEAD"
+
+
+def test_head_get_repeats_as_get_after_405(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/nohead", method="HEAD").respond_with_data("", status=405)
+    httpserver.expect_request("/nohead", method="GET").respond_with_data("body")
+    (result,) = collect([httpserver.url_for("/nohead")], FetchOptions(method="HEAD,GET"))
+    assert result.ok and result.size == 4 and result.attempts == 2
+    assert [request.method for request, _ in httpserver.log] == ["HEAD", "GET"]
+
+
+def test_headers_and_user_agent_are_sent(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/h").respond_with_data("ok")
+    options = FetchOptions(headers=("X-Token: abc",), user_agent="probe/1")
+    collect([httpserver.url_for("/h")], options)
+    request = httpserver.log[0][0]
+    assert request.headers["X-Token"] == "abc" and request.headers["User-Agent"] == "probe/1"
+
+
+def test_default_user_agent_names_fetchcli(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/ua").respond_with_data("ok")
+    collect([httpserver.url_for("/ua")])
+    assert httpserver.log[0][0].headers["User-Agent"].startswith("fetchcli/")
+
+
+def test_retries_after_503_until_attempts_run_out(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/busy").respond_with_data("busy", status=503)
+    (result,) = collect([httpserver.url_for("/busy")], FetchOptions(retries=2, backoff=0.01))
+    assert result.attempts == 3 and len(httpserver.log) == 3
+    assert result.status == 503 and not result.ok
+
+
+def test_no_retry_after_404(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/missing").respond_with_data("no", status=404)
+    (result,) = collect([httpserver.url_for("/missing")], FetchOptions(retries=3, backoff=0.01))
+    assert result.attempts == 1 and len(httpserver.log) == 1
+
+
+def test_retry_after_longer_than_the_cap_fails_at_once(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/later").respond_with_data(
+        "", status=429, headers={"Retry-After": "120"}
+    )
+    options = FetchOptions(retries=3, max_retry_after=1)
+    (result,) = collect([httpserver.url_for("/later")], options)
+    assert result.attempts == 1 and "120" in (result.message or "")
+
+
+def test_retry_succeeds_once_the_server_recovers(httpserver: HTTPServer) -> None:
+    httpserver.expect_ordered_request("/flaky").respond_with_data(
+        "", status=503, headers={"Retry-After": "0"}
+    )
+    httpserver.expect_ordered_request("/flaky").respond_with_data("fine")
+    (result,) = collect([httpserver.url_for("/flaky")], FetchOptions(retries=2))
+    assert result.ok and result.attempts == 2
+
+
+def test_closing_the_stream_early_stops_the_engine(site: HTTPServer) -> None:
+    async def run() -> set[asyncio.Task[object]]:
+        urls = [site.url_for("/ok")] * 200
+        async with aclosing(fetch_stream(urls, FetchOptions(concurrency=5))) as results:
+            async for _ in results:
+                break
+        await asyncio.sleep(0)
+        return {t for t in asyncio.all_tasks() if not t.done() and t is not asyncio.current_task()}
+
+    assert asyncio.run(run()) == set()
+
+
+def test_a_failing_source_raises_in_the_consumer() -> None:
+    def urls() -> object:
+        yield "http://127.0.0.1:9/"
+        raise OSError("disk gone")
+
+    with pytest.raises(OSError, match="disk gone"):
+        collect(urls())
+
+
+def test_the_engine_imports_neither_typer_nor_rich() -> None:
+    engine_only = (
+        "import sys, fetchcli.engine, fetchcli.summary, fetchcli.output\n"
+        "bad = {'typer', 'rich'} & {m.split('.')[0] for m in sys.modules}\n"
+        "assert not bad, bad\n"
+    )
+    done = subprocess.run([sys.executable, "-c", engine_only], capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr.decode()
+
+
+def test_version_does_not_import_httpx() -> None:
+    code = (
+        "import sys\n"
+        "sys.argv = ['fetchcli', '--version']\n"
+        "from fetchcli.cli import main\n"
+        "main()\n"
+        "assert 'httpx' not in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout.decode().startswith("fetchcli ")
