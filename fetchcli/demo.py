@@ -229,8 +229,8 @@ _HTML = "text/html; charset=utf-8"
 
 
 def fast_delay(n: int) -> float:
-    """Seconds /page/N takes: 0 to 0.1, so that progress is visible."""
-    return (n * 37 % 11) / 100
+    """Seconds /page/N takes: 0 to 0.2, so that progress is visible."""
+    return (n * 37 % 21) / 100
 
 
 def slow_delay(n: int) -> float:

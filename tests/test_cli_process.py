@@ -1,0 +1,90 @@
+"""The command as a real process: stdin pipes, broken pipes, signals, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from conftest import jsonl, run_process
+
+
+@pytest.fixture
+def slow_site() -> Iterator[HTTPServer]:
+    """A threaded server whose /slow answers after 30 s and /fast at once."""
+    server = HTTPServer(threaded=True)
+    server.start()
+
+    def slow(_request: Request) -> Response:
+        for _ in range(300):  # bounded: 30 s at most
+            time.sleep(0.1)
+        return Response("late")
+
+    server.expect_request("/slow").respond_with_handler(slow)
+    server.expect_request("/fast").respond_with_data("quick")
+    yield server
+    server.clear()
+    server.stop()
+
+
+def test_urls_piped_on_stdin_are_fetched(site: HTTPServer) -> None:
+    urls = f"{site.url_for('/ok')}\n# skip\n{site.url_for('/other')}\n".encode()
+    done = run_process(["--format", "jsonl", "-q"], input=urls)
+    records = jsonl(done.stdout.decode())
+    assert done.returncode == 0
+    assert sorted((r["source"], r["line"]) for r in records) == [("-", 1), ("-", 3)]
+
+
+def test_no_source_and_a_terminal_on_stdin_is_a_usage_error() -> None:
+    if not os.path.exists("/dev/tty"):
+        pytest.skip("no terminal available")
+    try:
+        tty = open("/dev/tty", "rb")  # noqa: SIM115
+    except OSError:
+        pytest.skip("no terminal available")
+    with tty:
+        done = run_process([], stdin=tty)
+    assert done.returncode == 2 and b"stdin" in done.stderr
+
+
+def test_head_closing_the_pipe_ends_quietly(site: HTTPServer) -> None:
+    urls = "".join(f"{site.url_for('/ok')}?n={n}\n" for n in range(300))
+    pipeline = (
+        f"{sys.executable} -m fetchcli -q -c 4 - | head -n 3; "
+        "echo \"status=${PIPESTATUS[0]}\" >&2"
+    )
+    done = subprocess.run(
+        ["bash", "-c", pipeline], input=urls.encode(), capture_output=True, timeout=60
+    )
+    assert len(done.stdout.splitlines()) == 3
+    assert b"Traceback" not in done.stderr and b"BrokenPipe" not in done.stderr
+    assert b"status=141" in done.stderr
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_stops_the_run_with_whole_lines_and_a_summary(
+    slow_site: HTTPServer, url_file: Callable[..., Path], signum: int, code: int
+) -> None:
+    path = url_file(*[slow_site.url_for("/fast")] * 3, *[slow_site.url_for("/slow")] * 3)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fetchcli", "--format", "jsonl", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    lines = [process.stdout.readline() for _ in range(3)]  # the fast ones are out
+    process.send_signal(signum)
+    rest, stderr = process.communicate(timeout=20)
+    assert process.returncode == code
+    records = [json.loads(line) for line in [*lines, *rest.splitlines()]]
+    assert len(records) == 3 and all(r["status"] == 200 for r in records)
+    assert b"total" in stderr and b"Traceback" not in stderr
