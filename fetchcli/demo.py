@@ -223,14 +223,14 @@ CHAIN_HOPS = 3  # redirects from /chain/N to /page/N
 LARGE_SIZE = 2 * 1024 * 1024
 INVALID_LINES = ("ftp://demo.invalid/file", "javascript:alert(1)")
 # One cycle of the generated URLs: mostly pages, some of every other kind.
-_CYCLE = ("page",) * 10 + ("slow",) * 4 + ("missing", "error") + ("redirect", "chain") * 2
+_CYCLE = ("page",) * 9 + ("slow",) * 5 + ("missing", "error") + ("redirect", "chain") * 2
 _CHUNK = bytes(range(256)) * 256  # 64 KiB
 _HTML = "text/html; charset=utf-8"
 
 
 def fast_delay(n: int) -> float:
-    """Seconds /page/N takes: 0 to 0.2, so that progress is visible."""
-    return (n * 37 % 21) / 100
+    """Seconds /page/N takes: 0 to 0.25, so that progress is visible."""
+    return (n * 37 % 26) / 100
 
 
 def slow_delay(n: int) -> float:

@@ -61,14 +61,14 @@ class _RateColumn(ProgressColumn):
     def render(self, task: Task) -> Text:
         elapsed = task.elapsed or 0.0
         rate = task.completed / elapsed if elapsed > 0 else 0.0
-        return Text(f"{rate:,.0f} req/s", style="progress.data.speed")
+        return Text(f"· {rate:,.0f} req/s", style="progress.data.speed")
 
 
 class _BytesColumn(ProgressColumn):
     """Body bytes read so far."""
 
     def render(self, task: Task) -> Text:
-        return Text(human_size(task.fields.get("bytes", 0)), style="progress.filesize")
+        return Text(f"· {human_size(task.fields.get('bytes', 0))}", style="progress.filesize")
 
 
 class _ElapsedColumn(ProgressColumn):
@@ -76,7 +76,7 @@ class _ElapsedColumn(ProgressColumn):
 
     def render(self, task: Task) -> Text:
         seconds = int(task.elapsed or 0)
-        return Text(f"{seconds // 60}:{seconds % 60:02d}", style="progress.elapsed")
+        return Text(f"· {seconds // 60}:{seconds % 60:02d}", style="progress.elapsed")
 
 
 class StatusLine:
