@@ -59,6 +59,18 @@ def _from_env(values: list[str] | None, flag: str) -> tuple[str, ...]:
     return tuple(line.strip() for line in lines if line.strip())
 
 
+def _save_dir(path: Path | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        usage_error(f"--save: cannot use directory {str(path)!r}: {exc.strerror}")
+    if not os.access(path, os.W_OK):
+        usage_error(f"--save: directory {str(path)!r} is not writable")
+    return str(path)
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"fetchcli {__version__}")
@@ -143,6 +155,10 @@ def fetch(
     max_body: Annotated[
         int, _option("--max-body", help="Stop reading a body past this many bytes (truncated).")
     ] = opt.DEFAULT_MAX_BODY,
+    save: Annotated[
+        Path | None,
+        _option("--save", help="Write each body into DIR under a safe name.", show_default=False),
+    ] = None,
     accept: Annotated[
         str, _option("--accept", help="Status codes that count as ok, e.g. 200-299,403.")
     ] = opt.DEFAULT_ACCEPT,
@@ -221,6 +237,7 @@ def fetch(
             insecure=insecure,
             proxy=proxy,
             max_body=max_body,
+            save_dir=_save_dir(save),
             accept=accept,
             default_scheme=default_scheme,
             unique=unique,

@@ -25,6 +25,7 @@ import httpx
 from fetchcli.errors import ErrorKind, classify, is_retryable
 from fetchcli.options import MAX_BACKOFF, FetchOptions
 from fetchcli.results import FetchResult
+from fetchcli.save import BodyFile
 from fetchcli.sources import UrlRecord
 
 # HEAD,GET: statuses after which a HEAD is repeated as GET, because servers
@@ -71,6 +72,7 @@ class _Attempt:
     message: str | None = None
     retry_after: float | None = None
     sent: bool = False
+    saved_partly: bool = False  # a body reached --save: another attempt must not follow
 
 
 async def fetch_one(
@@ -95,7 +97,12 @@ async def fetch_one(
         if options.method == "HEAD,GET" and method == "HEAD" and _head_failed(attempt):
             method = "GET"
             continue
-        if attempts > options.retries or not is_retryable(attempt.error, attempt.status):
+        if (
+            attempt.error is None
+            or attempt.saved_partly
+            or attempts > options.retries
+            or not is_retryable(attempt.error, attempt.status)
+        ):
             break
         delay = _backoff(options.backoff, attempts)
         if attempt.retry_after is not None:
@@ -149,7 +156,7 @@ async def _attempt(
                 outcome.redirects += 1
                 request = response.next_request
                 await response.aclose()
-            await _read(response, outcome, options, skip_body=number <= options.retries)
+            await _read(response, outcome, options, url, skip_body=number <= options.retries)
     except Exception as exc:  # every failure becomes a classified result
         outcome.error, outcome.message = classify(exc)
         if outcome.redirects and outcome.error is ErrorKind.INVALID_URL:
@@ -164,7 +171,7 @@ async def _attempt(
 
 
 async def _read(
-    response: httpx.Response, outcome: _Attempt, options: FetchOptions, skip_body: bool
+    response: httpx.Response, outcome: _Attempt, options: FetchOptions, url: str, skip_body: bool
 ) -> None:
     status = response.status_code
     outcome.status = status
@@ -172,19 +179,30 @@ async def _read(
     if status not in options.accept:
         outcome.error = ErrorKind.HTTP_STATUS
         outcome.message = f"{status} {response.reason_phrase}".strip()
-    if skip_body and is_retryable(outcome.error, status):
+    if skip_body and outcome.error is not None and is_retryable(outcome.error, status):
         outcome.retry_after = _retry_after(response.headers.get("retry-after"))
         return  # not worth reading: another attempt follows
     outcome.size = 0
     if response.request.method == "HEAD":
         return
-    async for chunk in response.aiter_bytes():
-        room = options.max_body - outcome.size
-        if len(chunk) > room:
-            outcome.size += room
-            outcome.truncated = True
-            return
-        outcome.size += len(chunk)
+    body = BodyFile(options.save_dir, url) if options.save_dir else None
+    try:
+        async for chunk in response.aiter_bytes():
+            room = options.max_body - outcome.size
+            if len(chunk) > room:
+                chunk, outcome.truncated = chunk[:room], True
+            outcome.size += len(chunk)
+            if body is not None and chunk:
+                await body.write(chunk)
+                outcome.saved_partly = True
+            if outcome.truncated:
+                break
+    except BaseException:
+        if body is not None:
+            await asyncio.shield(body.discard())
+        raise
+    if body is not None:
+        await body.finish(outcome.truncated)
 
 
 def _head_failed(attempt: _Attempt) -> bool:

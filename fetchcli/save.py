@@ -1,0 +1,74 @@
+"""--save DIR: safe, unique file names and bodies streamed to disk off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import re
+from typing import BinaryIO
+from urllib.parse import unquote, urlsplit
+
+# Names Windows reserves whatever the extension ("CON.txt" is still CON).
+_RESERVED = frozenset(
+    {"con", "prn", "aux", "nul"} | {f"com{i}" for i in range(10)} | {f"lpt{i}" for i in range(10)}
+)
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_MAX_STEM = 120
+TRUNCATED_SUFFIX = ".truncated"
+
+
+def safe_name(url: str) -> str:
+    """A flat file name for a URL: host, path and a hash; never a path, never `..`.
+
+    Usage: `safe_name("https://a.example/x/y.html")` → `a.example_x_y.html-3f2a9c1b7d4e`.
+    The hash of the whole URL keeps two URLs from sharing a name.
+    """
+    parts = urlsplit(url)
+    # Decode %2e%2e and friends first, so that they are cleaned like the real thing.
+    raw = f"{parts.hostname or 'host'}_{unquote(parts.path)}"
+    stem = _UNSAFE.sub("_", raw).strip("._-")[:_MAX_STEM].strip("._-") or "body"
+    if stem.split(".", 1)[0].lower() in _RESERVED:
+        stem = f"_{stem}"
+    digest = hashlib.sha256(url.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    return f"{stem}-{digest}"
+
+
+class BodyFile:
+    """A body being written into DIR under a temporary name, renamed when complete.
+
+    Every disk call runs in a thread, so a slow disk never stalls the event loop.
+    """
+
+    def __init__(self, directory: str, url: str) -> None:
+        self._path = os.path.join(directory, safe_name(url))
+        self._temp = f"{self._path}.part{os.getpid()}-{id(self):x}"
+        self._file: BinaryIO | None = None
+        self.written = 0
+
+    async def write(self, chunk: bytes) -> None:
+        if self._file is None:
+            self._file = await asyncio.to_thread(open, self._temp, "wb")
+        await asyncio.to_thread(self._file.write, chunk)
+        self.written += len(chunk)
+
+    async def finish(self, truncated: bool) -> str:
+        """Close and move into place (marked when truncated); returns the final path."""
+        if self._file is None:
+            self._file = await asyncio.to_thread(open, self._temp, "wb")
+        await asyncio.to_thread(self._file.close)
+        final = self._path + (TRUNCATED_SUFFIX if truncated else "")
+        await asyncio.to_thread(os.replace, self._temp, final)
+        return final
+
+    async def discard(self) -> None:
+        """Drop a body that failed part-way; nothing half-written is left under its name."""
+        if self._file is not None:
+            await asyncio.to_thread(self._discard)
+
+    def _discard(self) -> None:
+        assert self._file is not None
+        self._file.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._temp)
