@@ -198,6 +198,9 @@ def fetch(
             "--summary-json", help="Write the summary figures to FILE as JSON.", show_default=False
         ),
     ] = None,
+    resume: Annotated[
+        bool, _option("--resume", help="Skip records already in -o FILE (jsonl) and append.")
+    ] = False,
     quiet: Annotated[
         bool, _option("-q", "--quiet", help="No progress display and no summary.")
     ] = False,
@@ -257,6 +260,7 @@ def fetch(
         summary_json=summary_json,
         quiet=quiet,
         demo=demo,
+        resume=resume,
     )
     try:
         run = Run(options, settings)

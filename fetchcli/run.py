@@ -22,12 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from fetchcli import resume
 from fetchcli.engine import fetch_stream
 from fetchcli.errors import ExitCode
 from fetchcli.options import FetchOptions
 from fetchcli.output import ResultWriter
 from fetchcli.progress import REFRESH_SECONDS, StatusLine, make_console, print_summary
 from fetchcli.results import FetchResult
+from fetchcli.resume import ResumeState
 from fetchcli.sources import (
     STDIN,
     InputRules,
@@ -88,6 +90,7 @@ class RunSettings:
     summary_json: Path | None = None
     quiet: bool = False
     demo: bool = False
+    resume: bool = False
 
 
 class Run:
@@ -113,9 +116,10 @@ class Run:
             raise UsageProblem(
                 f"--summary-json: no directory {str(settings.summary_json.parent)!r}"
             )
+        self.summary = Summary()
+        self.resume = self._load_resume()
         self.out = self._open_output()
         self.writer = ResultWriter(self.out, settings.output_format)
-        self.summary = Summary()
         self.stats = SourceStats()
         self.console = make_console(self.env.stderr, bool(self.env.stderr_isatty))
         live = bool(self.env.stderr_isatty) and not settings.quiet
@@ -129,6 +133,24 @@ class Run:
         self.demo_mismatches: list[str] = []
         self._expected: object = None
 
+    def _load_resume(self) -> ResumeState | None:
+        settings = self.settings
+        if not settings.resume:
+            return None
+        if settings.output is None or settings.output_format != "jsonl":
+            raise UsageProblem("--resume needs -o FILE and --format jsonl")
+        if settings.demo:
+            raise UsageProblem("--resume does not combine with --demo")
+        try:
+            return resume.load(
+                settings.output, self.sources, self.options.extract, self.summary.add
+            )
+        except resume.ResumeError as exc:
+            raise UsageProblem(str(exc)) from None
+        except OSError as exc:
+            name = str(settings.output)
+            raise UsageProblem(f"--resume: cannot read {name!r}: {exc.strerror}") from None
+
     def _open_output(self) -> TextIO:
         path = self.settings.output
         if path is None:
@@ -137,7 +159,8 @@ class Run:
                 stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
             return stream
         try:
-            return path.open("w", encoding="utf-8", newline="")
+            mode = "a" if self.resume is not None else "w"
+            return path.open(mode, encoding="utf-8", newline="")
         except OSError as exc:
             raise UsageProblem(f"-o/--output: cannot write {str(path)!r}: {exc.strerror}") from None
 
@@ -198,7 +221,10 @@ class Run:
         if self.status is not None and STDIN not in self.sources and self._countable():
             counting = asyncio.create_task(self._count())
         eager = STDIN in self.sources and stdin_is_stream()
-        records = aiter_in_thread(iter_records(self.sources, self.options, self.stats), eager=eager)
+        lines = iter_records(self.sources, self.options, self.stats)
+        if self.resume is not None:
+            lines = self.resume.pending(lines, by_url=self.options.extract)
+        records = aiter_in_thread(lines, eager=eager)
         try:
             await self._fetch(records)
         finally:

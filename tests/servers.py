@@ -19,7 +19,9 @@ Routes of `TestSite` (numbers come from the query string):
     /reset-after-headers        headers promising 1000 bytes, 100 bytes, then a TCP reset
     /bad-status                 an invalid status line
     /status?code=N[&retry_after=S]  status N (e.g. 503 every time, for retries)
+    /no-head                    405 to HEAD, 200 with a 10-byte body to GET
     /redirect?n=K               K redirects, ending at /sized?bytes=10
+    /location?to=X              302 with `Location: X` taken verbatim (may be malformed)
     /markup[?status=N]          Rich markup and control characters in reason, header and body
     /gzip-bomb?mib=N            a small gzip body that decodes to N MiB (default 10)
 """
@@ -72,7 +74,9 @@ class TestSite:
             "/reset-after-headers": self.reset_after_headers,
             "/bad-status": self.bad_status,
             "/status": self.status,
+            "/no-head": self.no_head,
             "/redirect": self.redirect,
+            "/location": self.location,
             "/markup": self.markup,
             "/gzip-bomb": self.gzip_bomb,
         }
@@ -148,10 +152,19 @@ class TestSite:
         headers = [] if retry_after is None else [("Retry-After", retry_after)]
         await request.respond(code, f"status {code}\n".encode(), headers)
 
+    async def no_head(self, request: Request) -> None:
+        if request.method == "HEAD":
+            await request.respond(405, headers=[("Allow", "GET")])
+        else:
+            await request.respond(200, b"0123456789")
+
     async def redirect(self, request: Request) -> None:
         hops = min(int(_number(request, "n", 1)), 1000)
         where = f"/redirect?n={hops - 1}" if hops > 1 else "/sized?bytes=10"
         await request.respond(302, headers=[("Location", where)])
+
+    async def location(self, request: Request) -> None:
+        await request.respond(302, headers=[("Location", request.query.get("to", "/"))])
 
     async def markup(self, request: Request) -> None:
         code = int(_number(request, "status", 404))

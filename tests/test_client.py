@@ -169,6 +169,30 @@ def test_a_500_is_not_retried(server: ThreadedServer) -> None:
     assert (result.attempts, server.requests["/status"]) == (1, 1)
 
 
+def test_head_get_repeats_as_get_when_head_is_refused(server: ThreadedServer) -> None:
+    result = fetch(server.url("/no-head"), method="HEAD,GET")
+    assert (result.status, result.size, result.ok, result.attempts) == (200, 10, True, 2)
+    assert server.requests["/no-head"] == 2
+
+
+def test_cancelling_fetch_one_propagates_the_cancellation(server: ThreadedServer) -> None:
+    options = FetchOptions(retries=0)
+    record = UrlRecord(source="t", line=1, url=server.url("/hold?delay=10"))
+
+    async def main() -> bool:
+        async with make_client(options) as client:
+            task = asyncio.create_task(fetch_one(client, record, options))
+            for _ in range(250):  # until the request is at the server, at most 5 s
+                if server.in_flight:
+                    break
+                await asyncio.sleep(0.02)
+            task.cancel()
+            await asyncio.wait({task}, timeout=5)
+            return task.cancelled()
+
+    assert asyncio.run(asyncio.wait_for(main(), 30)) is True
+
+
 def test_refused_connection_is_a_connect_error() -> None:
     result = fetch(f"http://127.0.0.1:{free_port()}/")
     assert (result.status, result.error, result.final_url) == (None, ErrorKind.CONNECT, None)

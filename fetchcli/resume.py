@@ -1,0 +1,98 @@
+"""--resume: the records a jsonl output file already holds, and a clean end to append to."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fetchcli.errors import ErrorKind
+from fetchcli.results import FIELDS, FetchResult
+from fetchcli.sources import UrlRecord
+
+Key = tuple[str, int] | tuple[str, int, str]
+
+
+class ResumeError(Exception):
+    """The file cannot be resumed; the message says why and names the file."""
+
+
+@dataclass(slots=True)
+class ResumeState:
+    """What a previous run left: the keys of the records done."""
+
+    keys: set[Key] = field(default_factory=set)
+    cut: int = 0  # bytes of a partial last line that were cut off
+
+    def pending(self, records: Iterable[UrlRecord], by_url: bool) -> Iterator[UrlRecord]:
+        """The records not yet in the file."""
+        for record in records:
+            if record_key(record.source, record.line, record.url, by_url) not in self.keys:
+                yield record
+
+
+def record_key(source: str, line: int, url: str, by_url: bool) -> Key:
+    """Records match by source and line; with --extract a line holds several URLs."""
+    return (source, line, url) if by_url else (source, line)
+
+
+def load(
+    path: Path, sources: list[str], by_url: bool, take: Callable[[FetchResult], None]
+) -> ResumeState:
+    """Read a previous run's file, cutting off a trailing partial line first.
+
+    Each earlier result is handed to `take` (the summary), so that the summary
+    and exit code of a resumed run speak for the whole file.
+    """
+    state = ResumeState()
+    if not path.exists():
+        return state
+    state.cut = _cut_partial_line(path)
+    with path.open("rb") as stream:
+        for number, raw in enumerate(stream, start=1):
+            result = _parse(raw, path, number)
+            if result.source not in sources:
+                raise ResumeError(
+                    f"--resume: {str(path)!r} holds results for source {result.source!r},"
+                    " which this run does not read; resume with the same sources"
+                )
+            state.keys.add(record_key(result.source, result.line, result.url, by_url))
+            take(result)
+    return state
+
+
+def _parse(raw: bytes, path: Path, number: int) -> FetchResult:
+    try:
+        record = json.loads(raw)
+        if not isinstance(record, dict) or list(record) != list(FIELDS):
+            raise ValueError("not a record")
+        if record["error"] is not None:
+            record["error"] = ErrorKind(record["error"])
+        return FetchResult(**record)
+    except (ValueError, TypeError) as exc:
+        raise ResumeError(
+            f"--resume: line {number} of {str(path)!r} is not a fetchcli jsonl record ({exc})"
+        ) from None
+
+
+def _cut_partial_line(path: Path) -> int:
+    """Truncate the file after its last newline; return how many bytes were cut."""
+    size = path.stat().st_size
+    with path.open("rb+") as stream:
+        end = size
+        while end > 0:
+            step = min(65536, end)
+            stream.seek(end - step)
+            block = stream.read(step)
+            newline = block.rfind(b"\n")
+            if newline >= 0:
+                end = end - step + newline + 1
+                break
+            end -= step
+        if end < size:
+            stream.truncate(end)
+            stream.flush()
+            os.fsync(stream.fileno())
+    return size - end
