@@ -146,7 +146,8 @@ async def _attempt(
             outcome.sent = True
             while True:
                 response = await client.send(request, stream=True)
-                outcome.final_url = str(response.url)
+                # The URL as given until a redirect: httpx's normal form may differ.
+                outcome.final_url = str(response.url) if outcome.redirects else url
                 if response.next_request is None or not options.follow:
                     break
                 if outcome.redirects >= options.max_redirects:

@@ -21,7 +21,7 @@ from http import HTTPStatus
 from urllib.parse import parse_qsl, urlsplit
 
 from fetchcli.errors import ErrorKind
-from fetchcli.options import DEFAULT_RETRIES
+from fetchcli.options import FetchOptions
 from fetchcli.sources import normalize_url
 
 HOST = "127.0.0.1"
@@ -226,6 +226,8 @@ INVALID_LINES = ("ftp://demo.invalid/file", "javascript:alert(1)")
 _CYCLE = ("page",) * 9 + ("slow",) * 5 + ("missing", "error") + ("redirect", "chain") * 2
 _CHUNK = bytes(range(256)) * 256  # 64 KiB
 _HTML = "text/html; charset=utf-8"
+_NOT_FOUND = (404, b"not found\n")
+_FAILURES = {"missing": _NOT_FOUND, "unknown": _NOT_FOUND, "error": (500, b"internal error\n")}
 
 
 def fast_delay(n: int) -> float:
@@ -236,6 +238,13 @@ def fast_delay(n: int) -> float:
 def slow_delay(n: int) -> float:
     """Seconds /slow/N takes: 0.2 to 1.5, fixed for each N."""
     return 0.2 + (n * 7 % 14) / 10
+
+
+def _delay(kind: str, n: int) -> float:
+    """Seconds the site waits before it answers a URL of this kind (after redirects)."""
+    if kind == "slow":
+        return slow_delay(n)
+    return fast_delay(n) if kind in ("page", "redirect", "chain") else 0.0
 
 
 def _page(n: int) -> bytes:
@@ -263,16 +272,20 @@ def _route(path: str) -> tuple[str, int, int]:
     return "unknown", 0, 0
 
 
-class DemoSite:
-    """The demo site's handler: pages, slow pages, 404, 500, redirects, a large body, flaky."""
+class DemoSite(HttpServer):
+    """The demo site: pages, slow pages, 404, 500, redirects, a large body, flaky pages.
+
+    Usage: `async with DemoSite() as site: urls = demo_urls(site.base_url)`.
+    """
 
     def __init__(self) -> None:
+        super().__init__(self._answer)
         self._flaky_seen: set[int] = set()
 
-    async def __call__(self, request: Request) -> None:
+    async def _answer(self, request: Request) -> None:
         kind, n, hops = _route(request.path)
         if kind in ("page", "slow"):
-            await asyncio.sleep(fast_delay(n) if kind == "page" else slow_delay(n))
+            await asyncio.sleep(_delay(kind, n))
             await request.respond(200, _page(n), [("Content-Type", _HTML)])
         elif kind == "redirect":
             await request.respond(302, headers=[("Location", f"/page/{n}")])
@@ -286,10 +299,8 @@ class DemoSite:
             await request.respond(503, b"try again\n", [("Retry-After", "0")])
         elif kind == "flaky":
             await request.respond(200, _page(n), [("Content-Type", _HTML)])
-        elif kind == "error":
-            await request.respond(500, b"internal error\n")
         else:
-            await request.respond(404, b"not found\n")
+            await request.respond(*_FAILURES.get(kind, _NOT_FOUND))
 
 
 async def _send_large(request: Request) -> None:
@@ -304,9 +315,9 @@ async def _send_large(request: Request) -> None:
     await writer.drain()
 
 
-def demo_server() -> HttpServer:
+def demo_server() -> DemoSite:
     """The demo site on 127.0.0.1 at a free port; use with `async with`."""
-    return HttpServer(DemoSite())
+    return DemoSite()
 
 
 def demo_urls(base_url: str, count: int = DEMO_COUNT) -> list[str]:
@@ -320,18 +331,26 @@ def demo_urls(base_url: str, count: int = DEMO_COUNT) -> list[str]:
 
 
 def expected_outcome(
-    url: str, *, retries: int = DEFAULT_RETRIES, follow: bool = True
+    url: str, options: FetchOptions | None = None
 ) -> tuple[int | None, ErrorKind | None]:
-    """The (status, error kind) the demo site is built to give for a URL."""
-    url, error = normalize_url(url.strip(), "http")
+    """The (status, error kind) the demo site is built to give for a URL under these options.
+
+    It models --follow, --max-redirects, --retries (flaky pages), --timeout and --accept.
+    """
+    options = options or FetchOptions()
+    url, error = normalize_url(url.strip(), options.default_scheme)
     if error is not None:
         return None, ErrorKind.INVALID_URL
-    kind, _, _ = _route(urlsplit(url).path)
-    if kind in ("redirect", "chain") and not follow:
-        return 302, ErrorKind.HTTP_STATUS
-    if kind == "flaky" and retries < 1:
-        return 503, ErrorKind.HTTP_STATUS
-    failures = {"missing": 404, "error": 500, "unknown": 404}
-    if kind in failures:
-        return failures[kind], ErrorKind.HTTP_STATUS
-    return 200, None
+    kind, n, hops = _route(urlsplit(url).path)
+    redirects = {"redirect": 1, "chain": hops}.get(kind, 0)
+    if redirects and not options.follow:
+        status = 302
+    elif redirects > options.max_redirects:
+        return None, ErrorKind.TOO_MANY_REDIRECTS
+    elif _delay(kind, n) >= options.timeout:
+        return None, ErrorKind.TIMEOUT
+    elif kind == "flaky" and options.retries < 1:
+        status = 503
+    else:
+        status = _FAILURES[kind][0] if kind in _FAILURES else 200
+    return status, None if status in options.accept else ErrorKind.HTTP_STATUS

@@ -91,8 +91,9 @@ def is_retryable(kind: ErrorKind | None, status: int | None) -> bool:
 
 def is_transient(result: FetchResult) -> bool:
     """Whether a failed result may pass later (exit 3) rather than being broken (exit 1)."""
-    if result.status is not None:
+    if result.error is ErrorKind.HTTP_STATUS:
         return result.status in _TRANSIENT_STATUSES
+    # A timeout or reset is transient even when headers (a status) had arrived.
     return result.error in _RETRY_KINDS
 
 

@@ -113,11 +113,16 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 def _as_headers(value: object) -> tuple[tuple[str, str], ...]:
     items: Iterable[object] = value.items() if isinstance(value, Mapping) else value  # type: ignore[assignment]
-    pairs = []
-    for item in items:
-        pair = parse_header(item) if isinstance(item, str) else parse_header(": ".join(item))  # type: ignore[arg-type]
-        pairs.append(pair)
-    return tuple(pairs)
+    return tuple(
+        parse_header(item) if isinstance(item, str) else _check_header(*item) for item in items
+    )  # type: ignore[misc]
+
+
+def _check_header(name: str, value: str) -> tuple[str, str]:
+    checked = parse_header(f"{name}: {value}")
+    if checked[0] != name.strip():
+        raise ValueError(f"--header name must be a token (got {name!r})")
+    return checked
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

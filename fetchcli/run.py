@@ -22,11 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from rich.text import Text
+
 from fetchcli import resume
 from fetchcli.engine import fetch_stream
 from fetchcli.errors import ExitCode
 from fetchcli.options import FetchOptions
-from fetchcli.output import ResultWriter
+from fetchcli.output import ResultWriter, safe_text
 from fetchcli.progress import REFRESH_SECONDS, StatusLine, make_console, print_summary
 from fetchcli.results import FetchResult
 from fetchcli.resume import ResumeState
@@ -130,6 +132,7 @@ class Run:
         )
         self.interrupted: int | None = None
         self.broken_pipe = False
+        self.input_error: str | None = None
         self.demo_mismatches: list[str] = []
         self._expected: object = None
 
@@ -189,6 +192,8 @@ class Run:
                 raise
         except BrokenPipeError:
             self._reader_gone()
+        except OSError as exc:  # a source failed part-way: say so, keep what was done
+            self.input_error = f"fetchcli: error: reading input failed: {exc}"
         finally:
             for signum in handled:
                 loop.remove_signal_handler(signum)
@@ -315,6 +320,9 @@ class Run:
             print_summary(self.console, figures, interrupted=self.interrupted is not None)
             if self.settings.demo:
                 self._report_demo()
+        if self.input_error is not None:
+            self.console.print(Text(safe_text(self.input_error)))
+            return ExitCode.USAGE
         if self.interrupted is not None:
             return ExitCode.SIGINT if self.interrupted == signal.SIGINT else ExitCode.SIGTERM
         if self.broken_pipe:
@@ -326,10 +334,6 @@ class Run:
         return ExitCode.TRANSIENT if self.summary.transient else ExitCode.OK
 
     def _report_demo(self) -> None:
-        from rich.text import Text
-
-        from fetchcli.output import safe_text
-
         if not self.demo_mismatches:
             self.console.print(
                 Text(

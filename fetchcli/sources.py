@@ -9,6 +9,7 @@ record with `error` set, never an exception.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import hashlib
 import os
 import re
@@ -103,11 +104,13 @@ class InputRules:
         self._seen: set[bytes] = set()
         self._position = -1
 
-    def records(self, source: str, number: int, raw: bytes | str) -> Iterator[UrlRecord]:
+    def records(
+        self, source: str, number: int, raw: bytes | str, *, too_long: bool = False
+    ) -> Iterator[UrlRecord]:
         """The records one input line gives: none, one, or (with --extract) several."""
         if isinstance(raw, str):
             raw = raw.encode("utf-8", "surrogateescape")
-        for text, error in _candidates(raw, self._options.extract):
+        for text, error in _candidates(raw, self._options.extract, too_long):
             self._position += 1
             if self._position % self._shard_n != self._shard_k - 1:
                 continue
@@ -141,16 +144,16 @@ def iter_records(
     rules = InputRules(options, stats)
     for name in sources:
         rules.stats.names.append(name)
-        for number, raw in _read_lines(name):
-            yield from rules.records(name, number, raw)
+        for number, raw, too_long in _read_lines(name):
+            yield from rules.records(name, number, raw, too_long=too_long)
 
 
-def _candidates(raw: bytes, extract: bool) -> Iterator[tuple[str, str | None]]:
+def _candidates(raw: bytes, extract: bool, too_long: bool) -> Iterator[tuple[str, str | None]]:
     """The (text, error) pairs one raw line contributes; none for blank/comment lines."""
     stripped = raw.strip()
     if not stripped or (stripped.startswith(b"#") and not extract):
         return
-    if len(stripped) > MAX_LINE_BYTES:
+    if too_long or len(stripped) > MAX_LINE_BYTES:
         prefix = stripped[:200].decode("utf-8", "backslashreplace")
         yield f"{prefix}…", f"line longer than {MAX_LINE_BYTES} bytes"
         return
@@ -168,8 +171,8 @@ def _candidates(raw: bytes, extract: bool) -> Iterator[tuple[str, str | None]]:
         yield text, None
 
 
-def _read_lines(name: str) -> Iterator[tuple[int, bytes]]:
-    """(line number, raw bytes) for each line; an over-long line is cut short, still too long."""
+def _read_lines(name: str) -> Iterator[tuple[int, bytes, bool]]:
+    """(line number, raw bytes, too long) for each line of a source."""
     if name == STDIN:
         yield from _split(sys.stdin.buffer)
         return
@@ -177,17 +180,39 @@ def _read_lines(name: str) -> Iterator[tuple[int, bytes]]:
         yield from _split(stream)
 
 
-def _split(stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
+def _split(stream: BinaryIO) -> Iterator[tuple[int, bytes, bool]]:
     number = 0
     while chunk := stream.readline(_READ_LIMIT):
         number += 1
         if len(chunk) == _READ_LIMIT and not chunk.endswith(b"\n"):
-            # Far too long to be a URL: drop the rest of the line unread, and
-            # make sure what is kept still counts as too long after stripping.
-            while (rest := stream.readline(_READ_LIMIT)) and not rest.endswith(b"\n"):
-                pass
-            chunk = b"?" * (MAX_LINE_BYTES + 1) if not chunk.strip() else chunk.strip() + b"?"
-        yield number, chunk
+            yield (number, *_long_line(chunk, stream))
+        else:
+            yield number, chunk, False
+
+
+def _long_line(piece: bytes, stream: BinaryIO) -> tuple[bytes, bool]:
+    """Strip a line too big to read at once, piece by piece, in bounded memory.
+
+    Returns what stripping leaves and False, or a prefix of it and True when
+    that is longer than MAX_LINE_BYTES; the rest of the line is read and dropped.
+    """
+    content = b""
+    gap = b""  # whitespace after the content: inner, should more content follow
+    while True:
+        ended = piece.endswith(b"\n") or len(piece) < _READ_LIMIT
+        body = piece.rstrip() if content else piece.strip()
+        if body:
+            content += gap + body
+            gap = piece[len(piece.rstrip()) :]
+        elif content:
+            gap = (gap + piece)[: MAX_LINE_BYTES + 1]
+        if len(content) > MAX_LINE_BYTES:
+            while not ended and (piece := stream.readline(_READ_LIMIT)):
+                ended = piece.endswith(b"\n")
+            return content[:200], True
+        if ended:
+            return content, False
+        piece = stream.readline(_READ_LIMIT)
 
 
 def check_readable(name: str) -> None:
@@ -216,13 +241,13 @@ async def aiter_in_thread(
             try:
                 future.result(timeout=0.5)
                 return
-            except TimeoutError:
+            except concurrent.futures.TimeoutError:  # not the builtin before Python 3.11
                 continue
         future.cancel()
 
     def produce() -> None:
+        pending: list[UrlRecord] = []
         try:
-            pending: list[UrlRecord] = []
             for record in records:
                 pending.append(record)
                 if len(pending) >= batch or eager:
@@ -233,6 +258,7 @@ async def aiter_in_thread(
             put(pending)
             put(None)
         except BaseException as exc:  # handed to the consumer, which re-raises it
+            put(pending)  # what was read before the failure still gets its results
             put(exc)
 
     thread = threading.Thread(target=produce, name="fetchcli-reader", daemon=True)
@@ -259,7 +285,7 @@ def count_records(sources: Iterable[str], shard: tuple[int, int] | None) -> int:
     """How many records plain (non-extract) reading of these files gives, for the progress total."""
     positions = 0
     for name in sources:
-        for _, raw in _read_lines(name):
+        for _, raw, _too_long in _read_lines(name):
             stripped = raw.strip()
             if stripped and not stripped.startswith(b"#"):
                 positions += 1

@@ -14,6 +14,7 @@ from fetchcli import FetchOptions, fetch_stream
 from fetchcli.demo import (
     INVALID_LINES,
     LARGE_SIZE,
+    DemoSite,
     HttpServer,
     Request,
     demo_server,
@@ -79,10 +80,32 @@ def test_slow_delays_stay_between_a_fifth_and_one_and_a_half_seconds() -> None:
 
 
 def test_expected_outcome_follows_the_options() -> None:
-    assert expected_outcome(f"{BASE}/flaky/1", retries=0) == (503, ErrorKind.HTTP_STATUS)
-    assert expected_outcome(f"{BASE}/flaky/1") == (200, None)
-    assert expected_outcome(f"{BASE}/chain/1", follow=False) == (302, ErrorKind.HTTP_STATUS)
-    assert expected_outcome(f"{BASE}/nowhere") == (404, ErrorKind.HTTP_STATUS)
+    outcomes = [
+        expected_outcome(f"{BASE}/flaky/1", FetchOptions(retries=0)),
+        expected_outcome(f"{BASE}/flaky/1"),
+        expected_outcome(f"{BASE}/chain/1", FetchOptions(follow=False)),
+        expected_outcome(f"{BASE}/chain/1", FetchOptions(max_redirects=2)),
+        expected_outcome(f"{BASE}/slow/13", FetchOptions(timeout=slow_delay(13))),
+        expected_outcome(f"{BASE}/missing/1", FetchOptions(accept="200-299,404")),
+        expected_outcome(f"{BASE}/nowhere"),
+    ]
+    assert outcomes == [
+        (503, ErrorKind.HTTP_STATUS),
+        (200, None),
+        (302, ErrorKind.HTTP_STATUS),
+        (None, ErrorKind.TOO_MANY_REDIRECTS),
+        (None, ErrorKind.TIMEOUT),
+        (404, None),
+        (404, ErrorKind.HTTP_STATUS),
+    ]
+
+
+def test_demo_site_is_itself_the_server() -> None:
+    async def main() -> int:
+        async with DemoSite() as site, httpx.AsyncClient() as client:
+            return (await client.get(f"{site.base_url}/missing/1")).status_code
+
+    assert run(main) == 404
 
 
 def test_demo_routes_answer_as_expected_outcome_says() -> None:
@@ -225,11 +248,28 @@ def test_full_demo_gives_every_designed_outcome_within_seconds() -> None:
             options = FetchOptions(concurrency=50)
             async for result in fetch_stream(urls, options):
                 count += 1
-                got = (result.status, result.error)
-                if got != expected_outcome(result.url, retries=options.retries):
-                    mismatches.append((result.url, got, expected_outcome(result.url)))
+                got, expected = (result.status, result.error), expected_outcome(result.url, options)
+                if got != expected:
+                    mismatches.append((result.url, got, expected))
             return mismatches, count, time.perf_counter() - began
 
     mismatches, count, wall = run(main, limit=30)
     assert (mismatches, count) == ([], 300)
     assert wall < 10
+
+
+def test_demo_with_request_options_still_gives_every_designed_outcome() -> None:
+    options = FetchOptions(
+        concurrency=50, retries=0, follow=False, timeout=0.9, accept="200-299,404"
+    )
+
+    async def main() -> list[tuple[str, object, object]]:
+        mismatches = []
+        async with demo_server() as server:
+            async for result in fetch_stream(demo_urls(server.base_url, 150), options):
+                got, expected = (result.status, result.error), expected_outcome(result.url, options)
+                if got != expected:
+                    mismatches.append((result.url, got, expected))
+        return mismatches
+
+    assert run(main, limit=30) == []

@@ -87,7 +87,10 @@ def test_every_other_line_gives_exactly_one_record(tmp_path: Path) -> None:
 
 def test_line_numbers_are_one_based_and_count_skipped_lines(tmp_path: Path) -> None:
     records = read(tmp_path, b"a.example\n\n# note\n   \nb.example\n")
-    assert [(r.line, r.url) for r in records] == [(1, "https://a.example"), (5, "https://b.example")]
+    assert [(r.line, r.url) for r in records] == [
+        (1, "https://a.example"),
+        (5, "https://b.example"),
+    ]
 
 
 def test_surrounding_whitespace_is_stripped(tmp_path: Path) -> None:
@@ -104,7 +107,10 @@ def test_crlf_line_endings_are_stripped(tmp_path: Path) -> None:
 
 def test_last_line_without_newline_gives_a_record(tmp_path: Path) -> None:
     records = read(tmp_path, b"a.example\nb.example")
-    assert [(r.line, r.url) for r in records] == [(1, "https://a.example"), (2, "https://b.example")]
+    assert [(r.line, r.url) for r in records] == [
+        (1, "https://a.example"),
+        (2, "https://b.example"),
+    ]
 
 
 def test_source_name_is_as_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -281,34 +287,38 @@ def test_huge_line_error_record_url_is_short(tmp_path: Path) -> None:
     assert len(records[0].url) < 1000
 
 
-@pytest.mark.xfail(
-    reason="sources._split: a whitespace-only line longer than 64 KiB is replaced by "
-    "b'?' * 8193 and becomes an error record, though SPEC strips first (blank: no record)",
-    strict=True,
-)
 def test_huge_whitespace_only_line_gives_no_record(tmp_path: Path) -> None:
     assert read(tmp_path, b" " * 70_000 + b"\nb.example\n") == [
         UrlRecord(source=str(tmp_path / "urls.txt"), line=2, url="https://b.example")
     ]
 
 
-@pytest.mark.xfail(
-    reason="sources._split: a short URL followed by more than 64 KiB of whitespace becomes "
-    "'https://example.com?' (a '?' is appended), though SPEC strips first",
-    strict=True,
-)
 def test_url_followed_by_huge_trailing_whitespace_is_fetched_as_stripped(tmp_path: Path) -> None:
     assert urls(read(tmp_path, b"example.com" + b" " * 70_000 + b"\n")) == ["https://example.com"]
 
 
-@pytest.mark.xfail(
-    reason="sources._split: a short URL after more than 64 KiB of leading whitespace becomes a "
-    "'line longer than 8192 bytes' error, though SPEC measures length after stripping",
-    strict=True,
-)
 def test_url_after_huge_leading_whitespace_is_fetched_as_stripped(tmp_path: Path) -> None:
     records = read(tmp_path, b" " * 70_000 + b"example.com\n")
     assert [(r.url, r.error) for r in records] == [("https://example.com", None)]
+
+
+def test_url_between_huge_whitespace_runs_is_fetched_as_stripped(tmp_path: Path) -> None:
+    records = read(tmp_path, b" " * 70_000 + b"example.com" + b"\t" * 140_000 + b"\nb.example\n")
+    assert [(r.line, r.url, r.error) for r in records] == [
+        (1, "https://example.com", None),
+        (2, "https://b.example", None),
+    ]
+
+
+def test_comment_after_huge_whitespace_is_skipped(tmp_path: Path) -> None:
+    assert read(tmp_path, b" " * 70_000 + b"# note https://a.example/\n") == []
+
+
+def test_huge_line_with_content_on_both_sides_of_inner_whitespace_is_too_long(
+    tmp_path: Path,
+) -> None:
+    records = read(tmp_path, b"example.com" + b" " * 70_000 + b"x\nb.example\n")
+    assert [(r.line, r.error is None) for r in records] == [(1, False), (2, True)]
 
 
 # --- normalize_url ----------------------------------------------------------
@@ -409,7 +419,10 @@ def test_unique_treats_http_and_https_as_different(tmp_path: Path) -> None:
 def test_shard_positions_skip_blank_and_comment_lines(tmp_path: Path) -> None:
     data = b"# head\na.example\n\nb.example\n   # c\nc.example\nd.example\n"
     records = read(tmp_path, data, shard=(1, 2))
-    assert [(r.line, r.url) for r in records] == [(2, "https://a.example"), (6, "https://c.example")]
+    assert [(r.line, r.url) for r in records] == [
+        (2, "https://a.example"),
+        (6, "https://c.example"),
+    ]
 
 
 def test_shard_positions_continue_across_sources(tmp_path: Path) -> None:
@@ -434,9 +447,13 @@ def test_shard_counts_excluded_urls_as_positions(tmp_path: Path) -> None:
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 7])
 def test_shards_partition_the_records_exactly(tmp_path: Path, n: int) -> None:
     first = write(tmp_path, b"".join(b"a%d.example\n# c\n\n" % i for i in range(10)), "one.txt")
-    second = write(tmp_path, b"ftp://bad\n" + b"".join(b"b%d.example\n" % i for i in range(7)), "two.txt")
+    second = write(
+        tmp_path, b"ftp://bad\n" + b"".join(b"b%d.example\n" % i for i in range(7)), "two.txt"
+    )
     everything = list(iter_records([first, second], FetchOptions()))
-    shards = [list(iter_records([first, second], FetchOptions(shard=(k, n)))) for k in range(1, n + 1)]
+    shards = [
+        list(iter_records([first, second], FetchOptions(shard=(k, n)))) for k in range(1, n + 1)
+    ]
     keys = [(r.source, r.line) for shard in shards for r in shard]
     assert len(keys) == len(set(keys))
     assert sorted(keys) == sorted((r.source, r.line) for r in everything)
@@ -532,7 +549,10 @@ def test_excluded_url_is_not_counted_as_duplicate(tmp_path: Path) -> None:
             "[Foo](https://en.wikipedia.org/wiki/Foo_(bar))",
             "https://en.wikipedia.org/wiki/Foo_(bar)",
         ),
-        ("(see https://en.wikipedia.org/wiki/Foo_(bar)).", "https://en.wikipedia.org/wiki/Foo_(bar)"),
+        (
+            "(see https://en.wikipedia.org/wiki/Foo_(bar)).",
+            "https://en.wikipedia.org/wiki/Foo_(bar)",
+        ),
         ('2024-01-01 GET url="https://f.example/a" 200', "https://f.example/a"),
         ("first https://g.example/x, then more", "https://g.example/x"),
         ("done: https://h.example/;", "https://h.example/"),
@@ -562,7 +582,9 @@ def test_extract_scans_lines_starting_with_hash(tmp_path: Path) -> None:
 
 
 def test_extract_line_without_url_gives_no_record(tmp_path: Path) -> None:
-    assert read(tmp_path, b"just some prose, example.com and ftp://x.example/\n", extract=True) == []
+    assert (
+        read(tmp_path, b"just some prose, example.com and ftp://x.example/\n", extract=True) == []
+    )
 
 
 def test_extract_scheme_without_host_gives_no_record(tmp_path: Path) -> None:
@@ -572,7 +594,10 @@ def test_extract_scheme_without_host_gives_no_record(tmp_path: Path) -> None:
 def test_extract_keeps_line_numbers(tmp_path: Path) -> None:
     data = b"\n# Title\nno link\ntext https://a.example/ text\n\n<https://b.example/>\n"
     records = read(tmp_path, data, extract=True)
-    assert [(r.line, r.url) for r in records] == [(4, "https://a.example/"), (6, "https://b.example/")]
+    assert [(r.line, r.url) for r in records] == [
+        (4, "https://a.example/"),
+        (6, "https://b.example/"),
+    ]
 
 
 def test_extract_combines_with_unique(tmp_path: Path) -> None:
@@ -594,7 +619,11 @@ def test_extract_urls_returns_urls_in_order() -> None:
 @pytest.mark.parametrize("shard", [None, (1, 1), (1, 2), (2, 2), (1, 3), (2, 3), (3, 3), (4, 5)])
 def test_count_records_agrees_with_records(tmp_path: Path, shard: tuple[int, int] | None) -> None:
     first = write(tmp_path, b"a.example\n\n# c\n   # d\nftp://bad\n\xff\nb.example", "one.txt")
-    second = write(tmp_path, b"c.example\n" + b"x" * 100_000 + b"\nd.example\n", "two.txt")
+    second = write(
+        tmp_path,
+        b"c.example\n" + b"x" * 100_000 + b"\n" + b" " * 100_000 + b"\nd.example\n",
+        "two.txt",
+    )
     expected = len(list(iter_records([first, second], FetchOptions(shard=shard))))
     assert count_records([first, second], shard) == expected
 

@@ -1,0 +1,358 @@
+"""Summary: counts, transient/permanent split, bytes, latency percentiles, JSON figures."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+
+import pytest
+
+from fetchcli.errors import ErrorKind
+from fetchcli.results import FetchResult
+from fetchcli.summary import Summary
+
+SPEC_KEYS = [
+    "total",
+    "ok",
+    "failed",
+    "excluded",
+    "by_status",
+    "by_error",
+    "bytes",
+    "latency",
+    "wall",
+    "rps",
+]
+
+
+def result(
+    *,
+    status: int | None = 200,
+    error: ErrorKind | None = None,
+    size: int | None = 0,
+    elapsed: float = 0.1,
+    attempts: int = 1,
+) -> FetchResult:
+    return FetchResult(
+        source="urls.txt",
+        line=1,
+        url="https://a.example/",
+        status=status,
+        ok=error is None,
+        size=size,
+        elapsed=elapsed,
+        attempts=attempts,
+        error=error,
+    )
+
+
+def failed(status: int | None, error: ErrorKind) -> FetchResult:
+    return result(status=status, error=error, size=None)
+
+
+def invalid() -> FetchResult:
+    return FetchResult(
+        source="urls.txt",
+        line=2,
+        url="ftp://x.example/",
+        error=ErrorKind.INVALID_URL,
+        message="unsupported scheme 'ftp'",
+    )
+
+
+def summary_of(*results: FetchResult) -> Summary:
+    summary = Summary()
+    for item in results:
+        summary.add(item)
+    return summary
+
+
+def nearest_rank(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(1, math.ceil(fraction * len(ordered))) - 1]
+
+
+# --- counts -----------------------------------------------------------------
+
+
+def test_empty_summary_counts_nothing() -> None:
+    figures = Summary().to_dict(1.0)
+    assert (figures["total"], figures["ok"], figures["failed"], figures["bytes"]) == (0, 0, 0, 0)
+    assert figures["by_status"] == {}
+    assert figures["by_error"] == {}
+
+
+def test_empty_summary_has_no_latency() -> None:
+    assert Summary().to_dict(1.0)["latency"] == {
+        "min": None,
+        "median": None,
+        "p95": None,
+        "max": None,
+    }
+
+
+def test_total_counts_every_result() -> None:
+    summary = summary_of(result(), failed(404, ErrorKind.HTTP_STATUS), invalid())
+    assert summary.total == 3
+
+
+def test_ok_counts_ok_results() -> None:
+    summary = summary_of(result(), result(status=204), failed(404, ErrorKind.HTTP_STATUS))
+    assert summary.ok == 2
+
+
+def test_failed_is_total_minus_ok() -> None:
+    summary = summary_of(result(), failed(None, ErrorKind.DNS), invalid())
+    assert summary.failed == 2
+    assert summary.to_dict(1.0)["failed"] == 2
+
+
+def test_by_status_counts_each_code() -> None:
+    summary = summary_of(
+        result(), result(), failed(404, ErrorKind.HTTP_STATUS), failed(503, ErrorKind.HTTP_STATUS)
+    )
+    assert summary.to_dict(1.0)["by_status"] == {"200": 2, "404": 1, "503": 1}
+
+
+def test_by_status_is_sorted_by_code() -> None:
+    summary = summary_of(failed(503, ErrorKind.HTTP_STATUS), result(), result(status=204))
+    assert list(summary.to_dict(1.0)["by_status"]) == ["200", "204", "503"]
+
+
+def test_results_without_status_are_not_in_by_status() -> None:
+    summary = summary_of(failed(None, ErrorKind.TIMEOUT), invalid())
+    assert summary.to_dict(1.0)["by_status"] == {}
+
+
+def test_by_error_counts_each_kind() -> None:
+    summary = summary_of(
+        failed(None, ErrorKind.TIMEOUT),
+        failed(None, ErrorKind.TIMEOUT),
+        failed(None, ErrorKind.DNS),
+        failed(404, ErrorKind.HTTP_STATUS),
+        invalid(),
+    )
+    assert summary.to_dict(1.0)["by_error"] == {
+        "dns": 1,
+        "http_status": 1,
+        "invalid_url": 1,
+        "timeout": 2,
+    }
+
+
+def test_ok_results_are_not_in_by_error() -> None:
+    assert summary_of(result(), result()).to_dict(1.0)["by_error"] == {}
+
+
+def test_excluded_is_reported_as_set() -> None:
+    summary = summary_of(result())
+    summary.excluded = 4
+    figures = summary.to_dict(1.0)
+    assert (figures["excluded"], figures["total"]) == (4, 1)
+
+
+# --- transient / permanent --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (503, ErrorKind.HTTP_STATUS),
+        (500, ErrorKind.HTTP_STATUS),
+        (502, ErrorKind.HTTP_STATUS),
+        (504, ErrorKind.HTTP_STATUS),
+        (408, ErrorKind.HTTP_STATUS),
+        (429, ErrorKind.HTTP_STATUS),
+        (None, ErrorKind.TIMEOUT),
+        (None, ErrorKind.CONNECT),
+    ],
+)
+def test_transient_failures_are_counted_as_transient(status: int | None, error: ErrorKind) -> None:
+    summary = summary_of(failed(status, error))
+    assert (summary.transient, summary.permanent) == (1, 0)
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (404, ErrorKind.HTTP_STATUS),
+        (403, ErrorKind.HTTP_STATUS),
+        (410, ErrorKind.HTTP_STATUS),
+        (None, ErrorKind.DNS),
+        (None, ErrorKind.TLS),
+        (None, ErrorKind.PROTOCOL),
+        (302, ErrorKind.TOO_MANY_REDIRECTS),
+    ],
+)
+def test_permanent_failures_are_counted_as_permanent(status: int | None, error: ErrorKind) -> None:
+    summary = summary_of(failed(status, error))
+    assert (summary.transient, summary.permanent) == (0, 1)
+
+
+def test_invalid_url_is_permanent() -> None:
+    summary = summary_of(invalid())
+    assert (summary.transient, summary.permanent) == (0, 1)
+
+
+def test_timeout_after_headers_is_transient() -> None:
+    summary = summary_of(result(status=200, error=ErrorKind.TIMEOUT, size=4096))
+    assert (summary.transient, summary.permanent) == (1, 0)
+
+
+def test_ok_result_is_neither_transient_nor_permanent() -> None:
+    summary = summary_of(result(), result(status=403))
+    assert (summary.transient, summary.permanent) == (0, 0)
+
+
+def test_failures_split_into_transient_and_permanent() -> None:
+    summary = summary_of(
+        result(),
+        failed(503, ErrorKind.HTTP_STATUS),
+        failed(None, ErrorKind.TIMEOUT),
+        failed(404, ErrorKind.HTTP_STATUS),
+        failed(None, ErrorKind.DNS),
+        invalid(),
+    )
+    assert (summary.ok, summary.transient, summary.permanent) == (1, 2, 3)
+    assert summary.transient + summary.permanent == summary.failed
+
+
+# --- bytes ------------------------------------------------------------------
+
+
+def test_bytes_sum_the_sizes() -> None:
+    summary = summary_of(result(size=100), result(size=2048), failed(404, ErrorKind.HTTP_STATUS))
+    assert summary.to_dict(1.0)["bytes"] == 2148
+
+
+def test_missing_sizes_add_no_bytes() -> None:
+    summary = summary_of(result(size=None), invalid(), failed(None, ErrorKind.TIMEOUT))
+    assert summary.to_dict(1.0)["bytes"] == 0
+
+
+def test_failed_result_bytes_are_counted() -> None:
+    summary = summary_of(result(status=404, error=ErrorKind.HTTP_STATUS, size=512))
+    assert summary.to_dict(1.0)["bytes"] == 512
+
+
+# --- latency ----------------------------------------------------------------
+
+MILLISECONDS = [n / 1000 for n in range(1, 1001)]
+
+
+def latency_of(values: list[float]) -> dict[str, float | None]:
+    return summary_of(*(result(elapsed=v) for v in values)).to_dict(1.0)["latency"]
+
+
+def test_latency_min_and_max_are_exact() -> None:
+    latency = latency_of(MILLISECONDS)
+    assert (latency["min"], latency["max"]) == (0.001, 1.0)
+
+
+def test_latency_median_is_within_one_percent() -> None:
+    assert latency_of(MILLISECONDS)["median"] == pytest.approx(0.5, rel=0.01)
+
+
+def test_latency_p95_is_within_one_percent() -> None:
+    assert latency_of(MILLISECONDS)["p95"] == pytest.approx(0.95, rel=0.01)
+
+
+def test_latency_does_not_depend_on_order() -> None:
+    shuffled = MILLISECONDS[:]
+    random.Random(7).shuffle(shuffled)
+    assert latency_of(shuffled) == latency_of(MILLISECONDS)
+
+
+def test_latency_over_a_wide_range_is_within_one_percent() -> None:
+    values = [0.0001 * 1.07**n for n in range(250)]  # 100 µs to about 2 hours
+    latency = latency_of(values)
+    assert latency["median"] == pytest.approx(nearest_rank(values, 0.5), rel=0.01)
+    assert latency["p95"] == pytest.approx(nearest_rank(values, 0.95), rel=0.01)
+
+
+def test_latency_of_one_result_is_that_result() -> None:
+    assert latency_of([0.25]) == {"min": 0.25, "median": 0.25, "p95": 0.25, "max": 0.25}
+
+
+def test_latency_of_zero_seconds_is_zero() -> None:
+    assert latency_of([0.0, 0.0]) == {"min": 0.0, "median": 0.0, "p95": 0.0, "max": 0.0}
+
+
+def test_percentile_is_none_without_timed_results() -> None:
+    assert Summary().percentile(0.5) is None
+
+
+def test_percentile_stays_within_min_and_max() -> None:
+    summary = summary_of(result(elapsed=0.2), result(elapsed=0.2001))
+    assert 0.2 <= summary.percentile(0.5) <= 0.2001  # type: ignore[operator]
+    assert 0.2 <= summary.percentile(1.0) <= 0.2001  # type: ignore[operator]
+
+
+def test_invalid_results_are_not_timed() -> None:
+    latency = summary_of(invalid(), result(elapsed=0.2), invalid()).to_dict(1.0)["latency"]
+    assert latency == {"min": 0.2, "median": 0.2, "p95": 0.2, "max": 0.2}
+
+
+def test_only_untimed_results_give_no_latency() -> None:
+    latency = summary_of(invalid(), result(attempts=0, elapsed=0.0)).to_dict(1.0)["latency"]
+    assert latency == {"min": None, "median": None, "p95": None, "max": None}
+
+
+def test_failed_attempts_are_timed() -> None:
+    latency = summary_of(failed(None, ErrorKind.TIMEOUT)).to_dict(1.0)["latency"]
+    assert latency["max"] == 0.1
+
+
+# --- to_dict / --summary-json ----------------------------------------------
+
+
+def test_to_dict_keys_are_exactly_the_spec_keys() -> None:
+    assert list(summary_of(result()).to_dict(1.0)) == SPEC_KEYS
+
+
+def test_to_dict_latency_keys_are_exactly_the_spec_keys() -> None:
+    assert list(summary_of(result()).to_dict(1.0)["latency"]) == ["min", "median", "p95", "max"]
+
+
+def test_to_dict_round_trips_through_json() -> None:
+    summary = summary_of(result(), failed(404, ErrorKind.HTTP_STATUS), invalid())
+    figures = summary.to_dict(2.5)
+    assert json.loads(json.dumps(figures)) == figures
+
+
+def test_to_dict_counts_have_json_types() -> None:
+    figures = summary_of(result(), failed(None, ErrorKind.DNS)).to_dict(2.0)
+    for key in ("total", "ok", "failed", "excluded", "bytes"):
+        assert type(figures[key]) is int, key
+    assert isinstance(figures["wall"], float)
+    assert isinstance(figures["rps"], float)
+
+
+def test_to_dict_wall_is_the_given_seconds() -> None:
+    assert summary_of(result()).to_dict(2.5)["wall"] == 2.5
+
+
+def test_rps_is_total_over_wall() -> None:
+    summary = summary_of(*(result() for _ in range(10)))
+    assert summary.to_dict(4.0)["rps"] == 2.5
+
+
+def test_rps_with_zero_wall_is_zero() -> None:
+    assert summary_of(result()).to_dict(0.0)["rps"] == 0.0
+
+
+# --- fixed memory -----------------------------------------------------------
+
+
+def test_histogram_size_does_not_grow_with_results() -> None:
+    summary = Summary()
+    size = len(summary._histogram)
+    statuses = (200, 404, 503)
+    for n in range(100_000):
+        status = statuses[n % 3]
+        error = None if status == 200 else ErrorKind.HTTP_STATUS
+        summary.add(result(status=status, error=error, size=10, elapsed=(n % 5000) / 1000 + 0.001))
+    assert len(summary._histogram) == size
+    assert summary.total == 100_000
+    assert len(summary.by_status) == 3
