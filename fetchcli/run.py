@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,8 @@ from fetchcli.summary import Summary
 # batches at each refresh (or sooner when this many wait), so they never tear
 # the status line.
 _TERMINAL_BATCH = 200
+# File descriptors kept free beside one per connection: stdio, output, cache, saves.
+_SPARE_FILES = 64
 
 
 class UsageProblem(Exception):
@@ -95,15 +98,42 @@ class RunSettings:
     resume: bool = False
 
 
+def fit_open_files(options: FetchOptions, warn: Callable[[str], None]) -> FetchOptions:
+    """Raise the soft open-file limit for -c connections; if the hard limit is too low, lower -c.
+
+    Every connection is a file descriptor; running out mid-run would fail URLs
+    with "too many open files" instead of fetching them.
+    """
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on POSIX
+        return options
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = options.concurrency + _SPARE_FILES
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        target = needed if hard == resource.RLIM_INFINITY else min(hard, needed)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        fitted = max(1, soft - _SPARE_FILES)
+        warn(
+            f"fetchcli: warning: open-file limit {soft} is too low for -c {options.concurrency};"
+            f" using -c {fitted}"
+        )
+        return dataclasses.replace(options, concurrency=fitted)
+    return options
+
+
 class Run:
     """One invocation: checks usage on construction, then `execute()` returns the exit code."""
 
     def __init__(
         self, options: FetchOptions, settings: RunSettings, env: Environment | None = None
     ) -> None:
-        self.options = options
         self.settings = settings
         self.env = env or Environment()
+        self.options = fit_open_files(options, lambda line: self.env.stderr.write(line + "\n"))
         self.sources = list(settings.sources)
         if not self.sources and not settings.demo:
             if self.env.stdin_isatty:
