@@ -32,6 +32,11 @@ from fetchcli.sources import UrlRecord
 # that mishandle HEAD answer with them although a GET would succeed.
 HEAD_FALLBACK_STATUSES = frozenset({403, 405, 501})
 
+# Key under which an attempt rides along in httpx request extensions.
+_ATTEMPT = "fetchcli.attempt"
+# Redirect bodies up to this size are read so the connection stays reusable.
+_DRAIN_LIMIT = 64 * 1024
+
 Gate = Callable[[str], AbstractAsyncContextManager[object]]
 
 
@@ -55,6 +60,7 @@ def make_client(options: FetchOptions) -> httpx.AsyncClient:
         cookies=cookies,
         follow_redirects=False,
         trust_env=True,
+        event_hooks={"response": [_remember_response]},
     )
 
 
@@ -72,6 +78,7 @@ class _Attempt:
     message: str | None = None
     retry_after: float | None = None
     sent: bool = False
+    last_response: httpx.Response | None = None  # set by the response hook
     saved_partly: bool = False  # a body reached --save: another attempt must not follow
 
 
@@ -142,7 +149,8 @@ async def _attempt(
     response: httpx.Response | None = None
     try:
         with scope:
-            request = client.build_request(method, url, extensions={"trace": start_deadline})
+            extensions = {"trace": start_deadline, _ATTEMPT: outcome}
+            request = client.build_request(method, url, extensions=extensions)
             outcome.sent = True
             while True:
                 response = await client.send(request, stream=True)
@@ -156,11 +164,15 @@ async def _attempt(
                     return outcome
                 outcome.redirects += 1
                 request = response.next_request
-                await response.aclose()
+                await _drain(response)
             await _read(response, outcome, options, url, skip_body=number <= options.retries)
     except Exception as exc:  # every failure becomes a classified result
         outcome.error, outcome.message = classify(exc)
-        if outcome.redirects and outcome.error is ErrorKind.INVALID_URL:
+        seen = outcome.last_response
+        if seen is not None and seen is not response:
+            # httpx failed on the Location of a response it did not hand over.
+            _bad_location(outcome, seen, url, options)
+        elif outcome.redirects and outcome.error is ErrorKind.INVALID_URL:
             outcome.message = f"redirect to an unfetchable URL: {outcome.message}"
     finally:
         if response is not None:
@@ -169,6 +181,36 @@ async def _attempt(
         outcome.error = ErrorKind.TIMEOUT
         outcome.message = f"no complete response within {options.timeout:g}s"
     return outcome
+
+
+def _bad_location(outcome: _Attempt, seen: httpx.Response, url: str, options: FetchOptions) -> None:
+    """A redirect whose Location httpx could not use: the redirect is the answer, or the error."""
+    outcome.final_url = str(seen.url) if outcome.redirects else url
+    if options.follow:
+        outcome.message = f"redirect to an unfetchable URL: {outcome.message}"
+        return
+    outcome.status = seen.status_code
+    outcome.content_type = seen.headers.get("content-type")
+    ok = seen.status_code in options.accept
+    outcome.error = None if ok else ErrorKind.HTTP_STATUS
+    outcome.message = None if ok else f"{seen.status_code} {seen.reason_phrase}".strip()
+
+
+async def _remember_response(response: httpx.Response) -> None:
+    """Response hook: note each response on its attempt, even one httpx fails to redirect from."""
+    outcome = response.request.extensions.get(_ATTEMPT)
+    if isinstance(outcome, _Attempt):
+        outcome.last_response = response
+
+
+async def _drain(response: httpx.Response) -> None:
+    """Read a small redirect body before closing, so its connection can be reused."""
+    read = 0
+    async for chunk in response.aiter_raw():
+        read += len(chunk)
+        if read > _DRAIN_LIMIT:
+            break
+    await response.aclose()
 
 
 async def _read(

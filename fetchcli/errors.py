@@ -65,6 +65,11 @@ _HTTPX_KINDS = {
 
 def classify(exc: BaseException) -> tuple[ErrorKind, str]:
     """Return the kind of a fetch failure and a one-line message for it."""
+    inner = getattr(exc, "exceptions", None)  # an exception group from a task group
+    if isinstance(inner, tuple) and len(inner) == 1:
+        return classify(inner[0])
+    if isinstance(exc, OverflowError):  # e.g. "port must be 0-65535" while connecting
+        return ErrorKind.INVALID_URL, _one_line(exc, exc)
     cause = _root_cause(exc)
     message = _one_line(exc, cause)
     if isinstance(cause, socket.gaierror):

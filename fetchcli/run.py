@@ -313,7 +313,7 @@ class Run:
         self._batch.clear()
 
     def _check_demo(self, result: FetchResult) -> None:
-        want = self._expected(result.url)  # type: ignore[operator]
+        want = self._expected(result.url, self.options)  # type: ignore[operator]
         got = (result.status, None if result.error is None else str(result.error))
         if got != want:
             self.demo_mismatches.append(f"{result.url}: expected {want}, got {got}")

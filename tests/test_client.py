@@ -148,11 +148,6 @@ def test_redirect_to_an_unsupported_scheme_is_an_unfetchable_redirect(
     assert result.message.startswith("redirect to an unfetchable URL")
 
 
-@pytest.mark.xfail(
-    reason="httpx parses Location even with follow_redirects=False, so client.py's"
-    " client.send() raises on a malformed Location and the 302 itself is lost",
-    strict=True,
-)
 def test_no_follow_gives_a_redirect_with_a_malformed_location_as_is(
     server: ThreadedServer,
 ) -> None:
@@ -161,11 +156,6 @@ def test_no_follow_gives_a_redirect_with_a_malformed_location_as_is(
     assert (result.status, result.error, result.final_url) == (302, ErrorKind.HTTP_STATUS, url)
 
 
-@pytest.mark.xfail(
-    reason="httpx raises while building the redirect inside client.send(), before client.py"
-    " records final_url or counts the redirect, so the result has neither",
-    strict=True,
-)
 def test_redirect_to_an_unparsable_location_keeps_final_url(server: ThreadedServer) -> None:
     url = server.url("/location?to=javascript%3Aalert(1)")
     result = fetch(url)
@@ -173,12 +163,6 @@ def test_redirect_to_an_unparsable_location_keeps_final_url(server: ThreadedServ
     assert (result.message or "").startswith("redirect to an unfetchable URL")
 
 
-@pytest.mark.xfail(
-    reason="httpx/anyio raise an ExceptionGroup around OverflowError for a port above 65535;"
-    " errors.classify() does not look inside groups, so the message says only"
-    " 'unhandled errors in a TaskGroup (1 sub-exception)'",
-    strict=True,
-)
 def test_redirect_to_an_out_of_range_port_names_the_cause(server: ThreadedServer) -> None:
     result = fetch(server.url("/location?to=http%3A%2F%2F127.0.0.1%3A99999%2F"))
     assert result.error is not None

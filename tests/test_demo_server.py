@@ -75,8 +75,8 @@ def test_demo_invalid_lines_are_invalid_urls() -> None:
         assert expected_outcome(line) == (None, ErrorKind.INVALID_URL)
 
 
-def test_slow_delays_stay_between_a_fifth_and_one_and_a_half_seconds() -> None:
-    assert all(0.2 <= slow_delay(n) <= 1.5 for n in range(1000))
+def test_slow_delays_are_fifths_of_a_second_from_0_2_to_1_4() -> None:
+    assert {slow_delay(n) for n in range(1000)} == {0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.4}
 
 
 def test_expected_outcome_follows_the_options() -> None:
