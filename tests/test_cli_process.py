@@ -59,8 +59,7 @@ def test_no_source_and_a_terminal_on_stdin_is_a_usage_error() -> None:
 def test_head_closing_the_pipe_ends_quietly(site: HTTPServer) -> None:
     urls = "".join(f"{site.url_for('/ok')}?n={n}\n" for n in range(300))
     pipeline = (
-        f"{sys.executable} -m fetchcli -q -c 4 - | head -n 3; "
-        "echo \"status=${PIPESTATUS[0]}\" >&2"
+        f'{sys.executable} -m fetchcli -q -c 4 - | head -n 3; echo "status=${{PIPESTATUS[0]}}" >&2'
     )
     done = subprocess.run(
         ["bash", "-c", pipeline], input=urls.encode(), capture_output=True, timeout=60
