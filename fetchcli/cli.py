@@ -198,6 +198,14 @@ def fetch(
             "--summary-json", help="Write the summary figures to FILE as JSON.", show_default=False
         ),
     ] = None,
+    report: Annotated[
+        Path | None,
+        _option(
+            "--report",
+            help="Write a run report: FILE.md (Markdown) or FILE.xml (JUnit).",
+            show_default=False,
+        ),
+    ] = None,
     resume: Annotated[
         bool, _option("--resume", help="Skip records already in -o FILE (jsonl) and append.")
     ] = False,
@@ -261,6 +269,7 @@ def fetch(
         quiet=quiet,
         demo=demo,
         resume=resume,
+        report=report,
     )
     try:
         run = Run(options, settings)

@@ -31,6 +31,7 @@ from fetchcli.errors import ExitCode
 from fetchcli.options import FetchOptions
 from fetchcli.output import ResultWriter, safe_text
 from fetchcli.progress import REFRESH_SECONDS, StatusLine, make_console, print_summary
+from fetchcli.report import Report, ReportError, open_report
 from fetchcli.results import FetchResult
 from fetchcli.resume import ResumeState
 from fetchcli.sources import (
@@ -96,6 +97,7 @@ class RunSettings:
     quiet: bool = False
     demo: bool = False
     resume: bool = False
+    report: Path | None = None
 
 
 def fit_open_files(options: FetchOptions, warn: Callable[[str], None]) -> FetchOptions:
@@ -149,6 +151,7 @@ class Run:
                 f"--summary-json: no directory {str(settings.summary_json.parent)!r}"
             )
         self.summary = Summary()
+        self.report = self._open_report()
         self.resume = self._load_resume()
         self.out = self._open_output()
         self.writer = ResultWriter(self.out, settings.output_format)
@@ -165,6 +168,14 @@ class Run:
         self.input_error: str | None = None
         self.demo_mismatches: list[str] = []
         self._expected: object = None
+
+    def _open_report(self) -> Report | None:
+        if self.settings.report is None:
+            return None
+        try:
+            return open_report(self.settings.report)
+        except ReportError as exc:
+            raise UsageProblem(str(exc)) from None
 
     def _load_resume(self) -> ResumeState | None:
         settings = self.settings
@@ -233,7 +244,9 @@ class Run:
             self._flush_batch()
             if self.status is not None:
                 self.status.clear()
-        return self._finish(time.perf_counter() - started)
+        figures = self.summary.to_dict(time.perf_counter() - started)
+        await asyncio.to_thread(self._write_files, figures)
+        return self._finish(figures)
 
     def _on_signal(self, signum: int, work: asyncio.Task[None]) -> None:
         if self.interrupted is not None:  # a second signal: stop at once
@@ -289,6 +302,8 @@ class Run:
 
     def _take(self, result: FetchResult) -> None:
         self.summary.add(result)
+        if self.report is not None:
+            self.report.add(result)
         if self._expected is not None:
             self._check_demo(result)
         if self._batch is None:
@@ -338,20 +353,31 @@ class Run:
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, self.env.stdout.fileno())
 
-    def _finish(self, wall: float) -> int:
-        figures = self.summary.to_dict(wall)
+    def _write_files(self, figures: dict[str, object]) -> None:
+        """--summary-json and --report, written once the run has ended (off the event loop)."""
+        interrupted = self.interrupted is not None
         if self.settings.summary_json is not None:
             text = json.dumps(figures, indent=2) + "\n"
             try:
                 self.settings.summary_json.write_text(text, encoding="utf-8")
             except OSError as exc:
-                self.console.print(f"fetchcli: cannot write --summary-json: {exc.strerror}")
+                self._warn(f"fetchcli: cannot write --summary-json: {exc.strerror}")
+        if self.report is not None:
+            try:
+                self.report.finish(figures, interrupted=interrupted)
+            except OSError as exc:
+                self._warn(f"fetchcli: cannot write --report: {exc.strerror}")
+
+    def _warn(self, message: str) -> None:
+        self.console.print(Text(safe_text(message)))
+
+    def _finish(self, figures: dict[str, object]) -> int:
         if not self.settings.quiet and not self.broken_pipe:
             print_summary(self.console, figures, interrupted=self.interrupted is not None)
             if self.settings.demo:
                 self._report_demo()
         if self.input_error is not None:
-            self.console.print(Text(safe_text(self.input_error)))
+            self._warn(self.input_error)
             return ExitCode.USAGE
         if self.interrupted is not None:
             return ExitCode.SIGINT if self.interrupted == signal.SIGINT else ExitCode.SIGTERM

@@ -1,0 +1,312 @@
+"""ResultCache: a SQLite file of ok results keyed by URL (`--cache FILE`).
+
+The rules follow lychee's cache.rs, each for its reason:
+
+- Only ok results are stored: a failure must be fetched again next run, or a
+  flaky server would stay "broken" for a whole `--max-cache-age`.
+- An entry is served only while it is younger than `--max-cache-age` and its
+  status is in today's `--accept`: the list may have changed since it was stored.
+- A served result has `attempts` 0 and the asking record's source and line.
+
+Every SQLite call runs in one worker thread that owns the connection, so the
+event loop never waits on the disk; writes are batched into one transaction
+per `BATCH_SIZE` results or `FLUSH_INTERVAL` seconds, so a fast run is not
+bound by fsyncs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import sqlite3
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from os import PathLike, fspath
+from types import TracebackType
+from typing import TYPE_CHECKING, TypeVar
+
+from fetchcli.results import FetchResult
+
+if TYPE_CHECKING:
+    from fetchcli.sources import UrlRecord
+
+DEFAULT_MAX_CACHE_AGE = "1d"
+SCHEMA_VERSION = 1
+# PRAGMA application_id: "fcli" in ASCII marks the file as a fetchcli cache.
+APPLICATION_ID = 0x6663_6C69
+# Another run on the same file holds the write lock for one batch at a time: wait, don't fail.
+BUSY_TIMEOUT = 30.0
+BATCH_SIZE = 512
+FLUSH_INTERVAL = 0.5
+
+_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_AGE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)([smhd]?)", re.IGNORECASE)
+_COLUMNS = "url, status, final_url, size, redirects, content_type, truncated, stored_at"
+_SCHEMA = """
+CREATE TABLE results (
+    url TEXT PRIMARY KEY,
+    status INTEGER NOT NULL,
+    final_url TEXT,
+    size INTEGER,
+    redirects INTEGER NOT NULL,
+    content_type TEXT,
+    truncated INTEGER NOT NULL,
+    stored_at REAL NOT NULL
+)
+"""
+# One row of `results`, in _COLUMNS order.
+_Row = tuple[str, int, str | None, int | None, int, str | None, int, float]
+_T = TypeVar("_T")
+
+
+class CacheError(Exception):
+    """The `--cache` file cannot be used; the message is one line that names it."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"--cache {path}: {' '.join(reason.split())}")
+        self.path = path
+
+
+def parse_age(text: str) -> float:
+    """Seconds in a `--max-cache-age` value: `90s`, `15m`, `2h`, `1d` or bare seconds.
+
+    Usage: `ResultCache("links.db", parse_age(DEFAULT_MAX_CACHE_AGE))`.
+    """
+    match = _AGE.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(
+            "--max-cache-age expects seconds or a number with an s, m, h or d suffix"
+            f" such as 90s, 15m, 2h, 1d (got {text!r})"
+        )
+    return float(match.group(1)) * _UNITS[match.group(2).lower()]
+
+
+class ResultCache:
+    """Ok results from earlier runs, served again while fresh.
+
+    Usage:
+
+        async with ResultCache("links.db", parse_age("1d")) as cache:
+            result = await cache.lookup(record, options.accept)
+            if result is None:
+                result = await fetch_one(client, record, options, gate)
+                await cache.store(result)
+
+    Opening raises `CacheError` for a corrupt file, a non-SQLite file or another
+    program's database, before anything is fetched. `clock` is for tests.
+    """
+
+    def __init__(
+        self,
+        path: str | PathLike[str],
+        max_age: float,
+        *,
+        batch_size: int = BATCH_SIZE,
+        flush_interval: float = FLUSH_INTERVAL,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not max_age >= 0:
+            raise ValueError(f"--max-cache-age must be 0 or more seconds (got {max_age!r})")
+        self.path = fspath(path)
+        self.max_age = float(max_age)
+        self._batch_size = max(1, batch_size)
+        self._flush_interval = flush_interval
+        self._clock = clock
+        self._executor: ThreadPoolExecutor | None = None
+        self._db: sqlite3.Connection | None = None  # touched only by the worker thread
+        # url -> row to write, or None to delete; committed by flush().
+        self._pending: dict[str, _Row | None] = {}
+        self._closing: asyncio.Event | None = None
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> ResultCache:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fetchcli-cache")
+        try:
+            await self._call(self._open)
+        except BaseException:
+            self._executor.shutdown(wait=False)
+            self._executor = None
+            raise
+        self._closing = asyncio.Event()
+        self._flusher = asyncio.create_task(self._flush_periodically())
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._closing is not None and self._flusher is not None, "cache is not open"
+        executor = self._executor
+        self._closing.set()
+        try:
+            await self._flusher  # it commits what is pending, even on Ctrl-C
+        finally:
+            await self._call(self._close)
+            self._executor = None
+            if executor is not None:
+                executor.shutdown(wait=False)
+
+    async def lookup(self, record: UrlRecord, accept: frozenset[int]) -> FetchResult | None:
+        """The cached result for this record, judged by today's `accept`, or None to fetch it."""
+        if record.error is not None:
+            return None
+        if record.url in self._pending:
+            row = self._pending[record.url]  # stored this run, not yet committed
+        else:
+            row = await self._call(self._read, record.url)
+        if row is None:
+            return None
+        _, status, final_url, size, redirects, content_type, truncated, stored_at = row
+        age = self._clock() - stored_at
+        # An entry from the future means the clock moved back: don't trust its age.
+        if not 0 <= age < self.max_age:
+            return None
+        # Re-judge: the entry was ok under its own run's --accept; today's may be narrower.
+        if status not in accept:
+            return None
+        return FetchResult(
+            source=record.source,
+            line=record.line,
+            url=record.url,
+            final_url=final_url,
+            status=status,
+            ok=True,
+            size=size,
+            elapsed=0.0,
+            attempts=0,
+            redirects=redirects,
+            content_type=content_type,
+            truncated=bool(truncated),
+        )
+
+    async def store(self, result: FetchResult) -> None:
+        """Remember an ok result; a failure instead forgets the URL. Commits in batches."""
+        # attempts 0: served from the cache or never fetched; storing it would renew
+        # an entry's age without anyone having checked the URL.
+        if result.attempts == 0:
+            return
+        if result.ok and result.status is not None and result.error is None:
+            self._pending[result.url] = (
+                result.url,
+                result.status,
+                result.final_url,
+                result.size,
+                result.redirects,
+                result.content_type,
+                int(result.truncated),
+                self._clock(),
+            )
+        else:
+            # Never cache a failure, and let it retire an older success: the newest answer
+            # wins, so a later run with a wider --accept cannot serve a stale status.
+            self._pending[result.url] = None
+        if len(self._pending) >= self._batch_size:
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Commit what store() has gathered (it runs every batch, every interval, and on close)."""
+        if not self._pending:
+            return
+        rows, self._pending = self._pending, {}
+        # Shielded: a cancelled caller (Ctrl-C) must not drop rows already taken from _pending.
+        await asyncio.shield(self._call(self._write, rows))
+
+    async def _flush_periodically(self) -> None:
+        assert self._closing is not None
+        closed = False
+        while not closed:  # one last flush after closing is set
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), self._flush_interval)
+            closed = self._closing.is_set()
+            await self.flush()
+
+    async def _call(self, func: Callable[..., _T], *args: object) -> _T:
+        """Run func in the worker thread; SQLite errors become CacheError here, and only here."""
+        if self._executor is None:
+            raise RuntimeError("use ResultCache in `async with`")
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, func, *args)
+        except sqlite3.Error as exc:
+            raise CacheError(self.path, f"cannot use it as a cache ({exc})") from exc
+
+    # The methods below run in the worker thread only.
+
+    def _open(self) -> None:
+        # isolation_level=None: transactions are begun explicitly, never implicitly.
+        db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None)
+        try:
+            if _is_blank(db):
+                # IMMEDIATE takes the write lock, so two runs creating one file take turns;
+                # the second finds the schema made and leaves it alone.
+                db.execute("BEGIN IMMEDIATE")
+                if _is_blank(db):
+                    db.execute(_SCHEMA)
+                    db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                db.execute("COMMIT")
+            _check_identity(db, self.path)
+            # Only now, when the file is known to be ours, may we change its journal mode.
+            # WAL lets runs read while another writes; NORMAL sync is still corruption-safe.
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = NORMAL")
+        except BaseException:
+            db.close()
+            raise
+        self._db = db
+
+    def _read(self, url: str) -> _Row | None:
+        assert self._db is not None
+        cursor = self._db.execute(f"SELECT {_COLUMNS} FROM results WHERE url = ?", (url,))
+        row: _Row | None = cursor.fetchone()
+        return row
+
+    def _write(self, rows: dict[str, _Row | None]) -> None:
+        db = self._db
+        if db is None:
+            return
+        # IMMEDIATE: a read transaction upgraded to a write can fail at once with
+        # SQLITE_BUSY in WAL mode; taking the lock up front waits for busy_timeout instead.
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.executemany(
+                f"INSERT OR REPLACE INTO results ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [row for row in rows.values() if row is not None],
+            )
+            db.executemany(
+                "DELETE FROM results WHERE url = ?",
+                [(url,) for url, row in rows.items() if row is None],
+            )
+            db.execute("COMMIT")
+        finally:
+            if db.in_transaction:
+                db.rollback()
+
+    def _close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
+def _is_blank(db: sqlite3.Connection) -> bool:
+    """Whether the database is new or empty (reading it also fails fast on a non-SQLite file)."""
+    application_id = db.execute("PRAGMA application_id").fetchone()[0]
+    has_objects = db.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone() is not None
+    return application_id == 0 and not has_objects
+
+
+def _check_identity(db: sqlite3.Connection, path: str) -> None:
+    """Raise CacheError unless the file is a fetchcli cache of this schema version."""
+    application_id = db.execute("PRAGMA application_id").fetchone()[0]
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if application_id != APPLICATION_ID or "results" not in tables:
+        raise CacheError(path, "not a fetchcli cache (a SQLite database of another program)")
+    if version != SCHEMA_VERSION:
+        raise CacheError(
+            path, f"cache version {version}; this fetchcli reads version {SCHEMA_VERSION}"
+        )

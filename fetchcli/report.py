@@ -1,0 +1,265 @@
+"""Whole-run reports for `--report FILE`: Markdown (a CI job summary) or JUnit XML.
+
+A report only observes: `add()` is called once per result as the run goes and
+`finish()` writes the file when it ends. Per-result text is spooled to an
+unnamed temporary file beside the report, so memory does not grow with the
+number of URLs, and the report appears whole or not at all (`os.replace`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, TextIO
+from xml.sax.saxutils import escape, quoteattr
+
+from fetchcli.errors import ErrorKind
+from fetchcli.output import human_size, safe_text
+from fetchcli.results import FetchResult
+
+# Lone surrogates (from undecodable input) cannot be encoded as UTF-8 strictly.
+_ENCODING_ERRORS = "backslashreplace"
+# Markdown-active characters in a table cell: `|` splits cells, `<`/`>`/`&` open
+# HTML or entities, the rest make code, emphasis, links or strike-through.
+_MD_CELL = str.maketrans(
+    {
+        "\\": "\\\\",
+        "|": "\\|",
+        "`": "\\`",
+        "*": "\\*",
+        "_": "\\_",
+        "[": "\\[",
+        "]": "\\]",
+        "~": "\\~",
+        "<": "&lt;",
+        ">": "&gt;",
+        "&": "&amp;",
+    }
+)
+# Illegal in XML 1.0 (C0 but tab/LF/CR, lone surrogates, U+FFFE/U+FFFF), plus DEL
+# and C1, which are legal but discouraged and act as terminal controls when a CI
+# prints the failure text.
+_XML_ILLEGAL = re.compile("[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+class ReportError(ValueError):
+    """A `--report FILE` that cannot be written; the message is one line naming the flag."""
+
+
+class Report(Protocol):
+    """A whole-run report sink.
+
+    Usage: `report = open_report(path)`; `report.add(result)` per result; then
+    `report.finish(summary.to_dict(wall), interrupted)` (blocking file I/O: run it
+    in `asyncio.to_thread` from the event loop), or `report.discard()` on error.
+    """
+
+    def add(self, result: FetchResult) -> None: ...
+
+    def finish(self, figures: Mapping[str, Any], interrupted: bool = False) -> None: ...
+
+    def discard(self) -> None: ...
+
+
+class _SpooledReport:
+    """Spools one entry per result to a temporary file; `finish()` wraps it in head and tail."""
+
+    description: ClassVar[str]
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.results = 0
+        self.failures = 0
+        self._started = datetime.now(timezone.utc)
+        try:
+            # Beside the report, not in /tmp: /tmp may be RAM (tmpfs), and a
+            # directory we cannot write is found before the run, not after it.
+            self._spool: TextIO = tempfile.TemporaryFile(  # noqa: SIM115 - closed by discard()
+                "w+",
+                encoding="utf-8",
+                errors=_ENCODING_ERRORS,
+                newline="",
+                dir=path.parent,
+                prefix=".fetchcli-report-",
+            )
+        except OSError as exc:
+            raise ReportError(f"--report FILE cannot be written: {safe_text(str(exc))}") from exc
+
+    def add(self, result: FetchResult) -> None:
+        """Count one result and spool its entry."""
+        self.results += 1
+        if not result.ok:
+            self.failures += 1
+        entry = self._entry(result)
+        if entry:
+            self._spool.write(entry)
+
+    def finish(self, figures: Mapping[str, Any], interrupted: bool = False) -> None:
+        """Write the whole report atomically, then drop the spool."""
+        try:
+            self._spool.flush()
+            self._spool.seek(0)
+            _write_atomically(self.path, lambda out: self._render(out, figures, interrupted))
+        finally:
+            self.discard()
+
+    def discard(self) -> None:
+        """Drop the spool without writing the report."""
+        self._spool.close()
+
+    def _entry(self, result: FetchResult) -> str:
+        raise NotImplementedError
+
+    def _render(self, out: TextIO, figures: Mapping[str, Any], interrupted: bool) -> None:
+        raise NotImplementedError
+
+
+class MarkdownReport(_SpooledReport):
+    """Totals, counts, latency and a table of every failure; fit for `$GITHUB_STEP_SUMMARY`."""
+
+    description = "Markdown"
+
+    def _entry(self, result: FetchResult) -> str:
+        if result.ok:
+            return ""
+        cells = (f"{result.source}:{result.line}", result.url, _status(result), result.message)
+        return "| " + " | ".join(_md_cell(cell) for cell in cells) + " |\n"
+
+    def _render(self, out: TextIO, figures: Mapping[str, Any], interrupted: bool) -> None:
+        totals = [
+            f"**{figures['total']} results**",
+            f"{figures['ok']} ok",
+            f"{figures['failed']} failed",
+            f"{figures['excluded']} excluded",
+            human_size(figures["bytes"]),
+            f"wall {figures['wall']:.2f}s",
+            f"{figures['rps']:.1f} req/s",
+        ]
+        if interrupted:
+            totals.append("**interrupted**: only results completed before the stop")
+        out.write("# fetchcli report\n\n" + " · ".join(totals) + "\n\n")
+        out.write("| counted by | value | count |\n|---|---|---:|\n")
+        for code, count in figures["by_status"].items():
+            out.write(f"| status | {_md_cell(str(code))} | {count} |\n")
+        for kind, count in figures["by_error"].items():
+            out.write(f"| error | {_md_cell(str(kind))} | {count} |\n")
+        latency = figures["latency"]
+        names = ("min", "median", "p95", "max")
+        out.write("\n| latency | " + " | ".join(names) + " |\n|---" + "|---:" * 4 + "|\n")
+        out.write("| seconds | " + " | ".join(_seconds(latency[n]) for n in names) + " |\n")
+        out.write(f"\n## Failures ({self.failures})\n\n")
+        if not self.failures:
+            out.write("No failures: every result was ok.\n")
+            return
+        out.write("| where | url | status | message |\n|---|---|---|---|\n")
+        shutil.copyfileobj(self._spool, out)
+
+
+class JUnitReport(_SpooledReport):
+    """One test case per result and a failure element for each failed one."""
+
+    description = "JUnit XML"
+
+    def _entry(self, result: FetchResult) -> str:
+        name = f"{result.source}:{result.line} {result.url}"
+        attrs = f'classname={_attr(result.source)} name={_attr(name)} time="{result.elapsed:.3f}"'
+        if result.ok:
+            return f"    <testcase {attrs}/>\n"
+        status = _status(result)
+        message = f"{status}: {result.message}" if result.message else status
+        detail = (
+            f"status: {status}\nmessage: {result.message or '-'}\n"
+            f"final_url: {result.final_url or '-'}\nattempts: {result.attempts}"
+        )
+        kind = str(result.error) if result.error is not None else "failed"
+        failure = f"<failure message={_attr(message)} type={_attr(kind)}>{_text(detail)}</failure>"
+        return f"    <testcase {attrs}>\n      {failure}\n    </testcase>\n"
+
+    def _render(self, out: TextIO, figures: Mapping[str, Any], interrupted: bool) -> None:
+        counts = (
+            f'tests="{self.results}" failures="{self.failures}" errors="0" skipped="0" '
+            f'time="{figures["wall"]:.3f}"'
+        )
+        # The JUnit schema's timestamp has no zone; it is UTC.
+        stamp = self._started.strftime("%Y-%m-%dT%H:%M:%S")
+        out.write('<?xml version="1.0" encoding="UTF-8"?>\n')
+        out.write(f'<testsuites name="fetchcli" {counts}>\n')
+        out.write(f'  <testsuite name="fetchcli" {counts} timestamp="{stamp}">\n')
+        if interrupted:
+            out.write('    <properties><property name="interrupted" value="true"/></properties>\n')
+        shutil.copyfileobj(self._spool, out)
+        out.write("  </testsuite>\n</testsuites>\n")
+
+
+REPORTS: dict[str, type[_SpooledReport]] = {".md": MarkdownReport, ".xml": JUnitReport}
+
+
+def open_report(path: Path) -> Report:
+    """Pick the report for `path` by suffix; nothing is written until `finish()`.
+
+    Usage: `report = open_report(Path("links.xml"))`; raises ReportError on a bad path.
+    """
+    shown = safe_text(str(path))
+    kind = REPORTS.get(path.suffix.lower())
+    if kind is None:
+        choices = " or ".join(f"{suffix} ({cls.description})" for suffix, cls in REPORTS.items())
+        raise ReportError(f"--report FILE must end in {choices}, got '{shown}'")
+    if not path.parent.is_dir():
+        raise ReportError(
+            f"--report FILE: directory '{safe_text(str(path.parent))}' does not exist"
+        )
+    if path.is_dir():
+        raise ReportError(f"--report FILE: '{shown}' is a directory")
+    return kind(path)
+
+
+def _write_atomically(path: Path, write: Callable[[TextIO], None]) -> None:
+    """Write a sibling temp file, then rename it over `path`: readers never see half a report."""
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    # os.open with 0o666 lets the umask decide the mode, as for any new file.
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with open(fd, "w", encoding="utf-8", errors=_ENCODING_ERRORS, newline="") as out:
+            write(out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+def _status(result: FetchResult) -> str:
+    """The status as `text` output shows it: the code, or `ERR:kind` when there is none."""
+    if result.status is not None and result.error in (None, ErrorKind.HTTP_STATUS):
+        return str(result.status)
+    return f"ERR:{result.error}"
+
+
+def _md_cell(text: str | None) -> str:
+    """Untrusted text as one inert Markdown table cell: no new rows, cells, HTML or markup."""
+    if not text:
+        return "-"
+    return safe_text(text).translate(_MD_CELL)
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _xml_clean(text: str) -> str:
+    return _XML_ILLEGAL.sub("", text)
+
+
+def _attr(text: str) -> str:
+    return quoteattr(_xml_clean(text))
+
+
+def _text(text: str) -> str:
+    return escape(_xml_clean(text))
