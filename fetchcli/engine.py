@@ -10,6 +10,7 @@ generator cancels the engine and waits for it.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanager
 from dataclasses import dataclass
@@ -69,7 +70,10 @@ async def _run(
 ) -> None:
     try:
         async with make_client(options) as client:
-            gate = _gate(options)
+            hosts = (
+                _HostLimit(options.per_host, 4 * options.concurrency) if options.per_host else None
+            )
+            gate = _gate(hosts, _RateLimit(options.rate) if options.rate else None)
             order = _InputOrder(options.concurrency) if options.order is Order.INPUT else None
 
             async def emit(seq: int, result: FetchResult) -> None:
@@ -79,11 +83,16 @@ async def _run(
                     for ready in order.release(seq, result):
                         await put(ready)
 
+            async def fetch(seq: int, record: UrlRecord) -> None:
+                await emit(seq, await fetch_one(client, record, options, gate))
+
             async def handle(seq: int, record: UrlRecord) -> None:
                 if record.error is not None:
                     await emit(seq, invalid_result(record))
+                elif hosts is None:
+                    await fetch(seq, record)
                 else:
-                    await emit(seq, await fetch_one(client, record, options, gate))
+                    await hosts.run(_host(record.url), seq, record, fetch)
 
             numbered = _numbered(records) if order is None else order.admit(records)
             async with aclosing(records), aclosing(numbered):
@@ -226,10 +235,12 @@ class _InputOrder:
         return ready
 
 
-def _gate(options: FetchOptions) -> Gate | None:
+def _host(url: str) -> str:
+    return urlsplit(url).hostname or ""
+
+
+def _gate(hosts: _HostLimit | None, rate: _RateLimit | None) -> Gate | None:
     """The per-host and rate limits as one async context manager per attempt, or None."""
-    hosts = _HostLimit(options.per_host) if options.per_host else None
-    rate = _RateLimit(options.rate) if options.rate else None
     if hosts is None and rate is None:
         return None
 
@@ -239,7 +250,7 @@ def _gate(options: FetchOptions) -> Gate | None:
             await rate.wait()  # type: ignore[union-attr]
             yield
             return
-        async with hosts.hold(urlsplit(url).hostname or ""):
+        async with hosts.hold(_host(url)):
             if rate is not None:
                 await rate.wait()
             yield
@@ -248,11 +259,41 @@ def _gate(options: FetchOptions) -> Gate | None:
 
 
 class _HostLimit:
-    """At most n in flight per host; a host's entry lives only while it has requests."""
+    """At most n in flight per host, without letting a busy host stall the rest.
 
-    def __init__(self, n: int) -> None:
+    A record for a host that is at its limit is parked (up to `park_limit` in
+    all) and its worker moves on; whoever finishes a request for that host runs
+    the host's parked records next. A host's entry lives only while it has
+    requests, so memory follows what is in flight, not how many hosts were seen.
+    """
+
+    def __init__(self, n: int, park_limit: int) -> None:
         self._n = n
+        self._park_limit = park_limit
+        self._parked_total = 0
         self._slots: dict[str, tuple[asyncio.Semaphore, list[int]]] = {}
+        self._parked: dict[str, deque[tuple[int, UrlRecord]]] = {}
+
+    async def run(
+        self,
+        host: str,
+        seq: int,
+        record: UrlRecord,
+        fetch: Callable[[int, UrlRecord], Awaitable[None]],
+    ) -> None:
+        """Fetch a record now, or park it while its host is busy; then run the host's parked."""
+        entry = self._slots.get(host)
+        if entry is not None and entry[1][0] >= self._n and self._parked_total < self._park_limit:
+            self._parked.setdefault(host, deque()).append((seq, record))
+            self._parked_total += 1
+            return
+        await fetch(seq, record)
+        while (parked := self._parked.get(host)) is not None:
+            item = parked.popleft()
+            if not parked:
+                del self._parked[host]
+            self._parked_total -= 1
+            await fetch(*item)
 
     def hold(self, host: str) -> AbstractAsyncContextManager[None]:
         return self._hold(host)
