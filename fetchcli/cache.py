@@ -1,17 +1,13 @@
-"""ResultCache: a SQLite file of ok results keyed by URL (`--cache FILE`).
+"""ResultCache: a SQLite file of ok results keyed by normalized URL (`--cache FILE`).
 
-The rules follow lychee's cache.rs, each for its reason:
-
-- Only ok results are stored: a failure must be fetched again next run, or a
-  flaky server would stay "broken" for a whole `--max-cache-age`.
-- An entry is served only while it is younger than `--max-cache-age` and its
-  status is in today's `--accept`: the list may have changed since it was stored.
-- A served result has `attempts` 0 and the asking record's source and line.
+The rules follow lychee's cache.rs; each is commented where it is applied: only
+ok results are stored, an entry is served only while younger than
+`--max-cache-age` and while its status is in today's `--accept`, and a served
+result has `attempts` 0 and the asking record's source and line.
 
 Every SQLite call runs in one worker thread that owns the connection, so the
-event loop never waits on the disk; writes are batched into one transaction
-per `BATCH_SIZE` results or `FLUSH_INTERVAL` seconds, so a fast run is not
-bound by fsyncs.
+event loop never waits on the disk. Writes are batched (`BATCH_SIZE` results or
+`FLUSH_INTERVAL` seconds per transaction), so a fast run is not bound by fsyncs.
 """
 
 from __future__ import annotations
@@ -24,8 +20,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from os import PathLike, fspath
-from types import TracebackType
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fetchcli.results import FetchResult
 
@@ -43,21 +38,17 @@ FLUSH_INTERVAL = 0.5
 
 _UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _AGE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)([smhd]?)", re.IGNORECASE)
-_COLUMNS = "url, status, final_url, size, redirects, content_type, truncated, stored_at"
-_SCHEMA = """
-CREATE TABLE results (
-    url TEXT PRIMARY KEY,
-    status INTEGER NOT NULL,
-    final_url TEXT,
-    size INTEGER,
-    redirects INTEGER NOT NULL,
-    content_type TEXT,
-    truncated INTEGER NOT NULL,
-    stored_at REAL NOT NULL
+# The FetchResult fields an entry keeps; the others belong to the run that asks.
+_KEPT = ("url", "status", "final_url", "size", "redirects", "content_type", "truncated")
+_COLUMNS = ", ".join((*_KEPT, "stored_at"))
+_SCHEMA = (
+    "CREATE TABLE results (url TEXT PRIMARY KEY, status INTEGER NOT NULL, final_url TEXT,"
+    " size INTEGER, redirects INTEGER NOT NULL, content_type TEXT, truncated INTEGER NOT NULL,"
+    " stored_at REAL NOT NULL)"
 )
-"""
-# One row of `results`, in _COLUMNS order.
-_Row = tuple[str, int, str | None, int | None, int, str | None, int, float]
+_Row = tuple[Any, ...]  # the _KEPT fields, then stored_at (time.time() seconds)
+_SELECT = f"SELECT {_COLUMNS} FROM results WHERE url = ?"
+_UPSERT = f"INSERT OR REPLACE INTO results ({_COLUMNS}) VALUES ({', '.join('?' * 8)})"
 _T = TypeVar("_T")
 
 
@@ -133,12 +124,7 @@ class ResultCache:
         self._flusher = asyncio.create_task(self._flush_periodically())
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         assert self._closing is not None and self._flusher is not None, "cache is not open"
         executor = self._executor
         self._closing.set()
@@ -160,27 +146,17 @@ class ResultCache:
             row = await self._call(self._read, record.url)
         if row is None:
             return None
-        _, status, final_url, size, redirects, content_type, truncated, stored_at = row
-        age = self._clock() - stored_at
+        *kept, stored_at = row
+        fields = dict(zip(_KEPT, kept, strict=True))
         # An entry from the future means the clock moved back: don't trust its age.
-        if not 0 <= age < self.max_age:
+        if not 0 <= self._clock() - stored_at < self.max_age:
             return None
         # Re-judge: the entry was ok under its own run's --accept; today's may be narrower.
-        if status not in accept:
+        if fields["status"] not in accept:
             return None
+        fields["truncated"] = bool(fields["truncated"])
         return FetchResult(
-            source=record.source,
-            line=record.line,
-            url=record.url,
-            final_url=final_url,
-            status=status,
-            ok=True,
-            size=size,
-            elapsed=0.0,
-            attempts=0,
-            redirects=redirects,
-            content_type=content_type,
-            truncated=bool(truncated),
+            **fields, source=record.source, line=record.line, ok=True, elapsed=0.0, attempts=0
         )
 
     async def store(self, result: FetchResult) -> None:
@@ -190,16 +166,7 @@ class ResultCache:
         if result.attempts == 0:
             return
         if result.ok and result.status is not None and result.error is None:
-            self._pending[result.url] = (
-                result.url,
-                result.status,
-                result.final_url,
-                result.size,
-                result.redirects,
-                result.content_type,
-                int(result.truncated),
-                self._clock(),
-            )
+            self._pending[result.url] = (*(getattr(result, f) for f in _KEPT), self._clock())
         else:
             # Never cache a failure, and let it retire an older success: the newest answer
             # wins, so a later run with a wider --accept cannot serve a stale status.
@@ -240,19 +207,23 @@ class ResultCache:
         # isolation_level=None: transactions are begun explicitly, never implicitly.
         db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None)
         try:
-            if _is_blank(db):
+            if _identity(db) == (0, 0, set()):  # a new or empty file: make it a cache
                 # IMMEDIATE takes the write lock, so two runs creating one file take turns;
                 # the second finds the schema made and leaves it alone.
                 db.execute("BEGIN IMMEDIATE")
-                if _is_blank(db):
+                if _identity(db) == (0, 0, set()):
                     db.execute(_SCHEMA)
                     db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 db.execute("COMMIT")
-            _check_identity(db, self.path)
+            application_id, version, tables = _identity(db)
+            if application_id != APPLICATION_ID or "results" not in tables:
+                raise CacheError(self.path, "not a fetchcli cache (another program's database)")
+            if version != SCHEMA_VERSION:
+                raise CacheError(self.path, f"cache version {version}, not {SCHEMA_VERSION}")
             # Only now, when the file is known to be ours, may we change its journal mode.
-            # WAL lets runs read while another writes; NORMAL sync is still corruption-safe.
-            db.execute("PRAGMA journal_mode = WAL")
+            _use_wal(db)
+            # NORMAL: in WAL mode a power cut may lose the last commits but never corrupts.
             db.execute("PRAGMA synchronous = NORMAL")
         except BaseException:
             db.close()
@@ -261,8 +232,7 @@ class ResultCache:
 
     def _read(self, url: str) -> _Row | None:
         assert self._db is not None
-        cursor = self._db.execute(f"SELECT {_COLUMNS} FROM results WHERE url = ?", (url,))
-        row: _Row | None = cursor.fetchone()
+        row: _Row | None = self._db.execute(_SELECT, (url,)).fetchone()
         return row
 
     def _write(self, rows: dict[str, _Row | None]) -> None:
@@ -273,14 +243,9 @@ class ResultCache:
         # SQLITE_BUSY in WAL mode; taking the lock up front waits for busy_timeout instead.
         db.execute("BEGIN IMMEDIATE")
         try:
-            db.executemany(
-                f"INSERT OR REPLACE INTO results ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [row for row in rows.values() if row is not None],
-            )
-            db.executemany(
-                "DELETE FROM results WHERE url = ?",
-                [(url,) for url, row in rows.items() if row is None],
-            )
+            db.executemany(_UPSERT, [row for row in rows.values() if row is not None])
+            gone = [(url,) for url, row in rows.items() if row is None]
+            db.executemany("DELETE FROM results WHERE url = ?", gone)
             db.execute("COMMIT")
         finally:
             if db.in_transaction:
@@ -292,21 +257,25 @@ class ResultCache:
             self._db = None
 
 
-def _is_blank(db: sqlite3.Connection) -> bool:
-    """Whether the database is new or empty (reading it also fails fast on a non-SQLite file)."""
-    application_id = db.execute("PRAGMA application_id").fetchone()[0]
-    has_objects = db.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone() is not None
-    return application_id == 0 and not has_objects
-
-
-def _check_identity(db: sqlite3.Connection, path: str) -> None:
-    """Raise CacheError unless the file is a fetchcli cache of this schema version."""
+def _identity(db: sqlite3.Connection) -> tuple[int, int, set[str]]:
+    """application_id, user_version and table names (reading fails fast on a non-SQLite file)."""
     application_id = db.execute("PRAGMA application_id").fetchone()[0]
     version = db.execute("PRAGMA user_version").fetchone()[0]
     tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    if application_id != APPLICATION_ID or "results" not in tables:
-        raise CacheError(path, "not a fetchcli cache (a SQLite database of another program)")
-    if version != SCHEMA_VERSION:
-        raise CacheError(
-            path, f"cache version {version}; this fetchcli reads version {SCHEMA_VERSION}"
-        )
+    return application_id, version, tables
+
+
+def _use_wal(db: sqlite3.Connection) -> None:
+    """Switch to WAL, so runs can read while another writes; the mode persists in the file."""
+    deadline = time.monotonic() + BUSY_TIMEOUT
+    while True:
+        try:
+            # A file system without shared memory (or :memory:) keeps its mode: slower, still safe.
+            db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError:
+            # The switch needs the file to itself and SQLite does not apply busy_timeout
+            # to it, so two runs creating one cache at once retry here.
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)  # in the worker thread, never on the event loop

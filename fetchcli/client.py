@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import importlib.util
 import math
 import random
 import time
+import urllib.request
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
@@ -50,6 +52,14 @@ def make_client(options: FetchOptions) -> httpx.AsyncClient:
     headers = [] if "user-agent" in names else [("User-Agent", options.user_agent)]
     # A bulk fetcher must not carry cookies from one URL to the next, nor grow a jar.
     cookies = httpx.Cookies(CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])))
+    transport = None
+    if uses_fast_transport(options):
+        from fetchcli.transport import AiohttpTransport
+
+        transport = AiohttpTransport(
+            limit=options.concurrency,
+            verify=not options.insecure,
+        )
     return httpx.AsyncClient(
         http2=options.http2,
         verify=not options.insecure,
@@ -60,8 +70,16 @@ def make_client(options: FetchOptions) -> httpx.AsyncClient:
         cookies=cookies,
         follow_redirects=False,
         trust_env=True,
+        transport=transport,
         event_hooks={"response": [_remember_response]},
     )
+
+
+def uses_fast_transport(options: FetchOptions) -> bool:
+    """aiohttp's pool for plain HTTP/1.1; httpx's own for HTTP/2 and for proxies."""
+    if options.http2 or options.proxy or urllib.request.getproxies():
+        return False
+    return importlib.util.find_spec("aiohttp") is not None
 
 
 @dataclass(slots=True)
@@ -142,7 +160,7 @@ async def _attempt(
     scope = anyio.CancelScope()
 
     async def start_deadline(_event: str, _info: object) -> None:
-        # The first trace event comes once a connection is assigned.
+        # The transport's first trace event comes once a connection is assigned.
         if scope.deadline == math.inf:
             scope.deadline = anyio.current_time() + options.timeout
 

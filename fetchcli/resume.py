@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from fetchcli.errors import ErrorKind
 from fetchcli.results import FIELDS, FetchResult
@@ -49,9 +50,9 @@ def load(
     state = ResumeState()
     if not path.exists():
         return state
-    state.cut = _cut_partial_line(path)
+    end = _end_of_last_line(path)
     with path.open("rb") as stream:
-        for number, raw in enumerate(stream, start=1):
+        for number, raw in enumerate(_lines_before(stream, end), start=1):
             result = _parse(raw, path, number)
             if result.source not in sources:
                 raise ResumeError(
@@ -60,6 +61,8 @@ def load(
                 )
             state.keys.add(record_key(result.source, result.line, result.url, by_url))
             take(result)
+    # Only a file accepted as a whole loses its partial last line.
+    state.cut = _truncate(path, end)
     return state
 
 
@@ -77,21 +80,30 @@ def _parse(raw: bytes, path: Path, number: int) -> FetchResult:
         ) from None
 
 
-def _cut_partial_line(path: Path) -> int:
-    """Truncate the file after its last newline; return how many bytes were cut."""
-    size = path.stat().st_size
-    with path.open("rb+") as stream:
-        end = size
+def _lines_before(stream: BinaryIO, end: int) -> Iterator[bytes]:
+    while stream.tell() < end and (raw := stream.readline()):
+        yield raw
+
+
+def _end_of_last_line(path: Path) -> int:
+    """The offset just past the file's last newline (0 if it has none)."""
+    with path.open("rb") as stream:
+        end = stream.seek(0, os.SEEK_END)
         while end > 0:
             step = min(65536, end)
             stream.seek(end - step)
-            block = stream.read(step)
-            newline = block.rfind(b"\n")
+            newline = stream.read(step).rfind(b"\n")
             if newline >= 0:
-                end = end - step + newline + 1
-                break
+                return end - step + newline + 1
             end -= step
-        if end < size:
+    return 0
+
+
+def _truncate(path: Path, end: int) -> int:
+    """Cut the file at `end` (a partial line a killed run left); return the bytes cut."""
+    size = path.stat().st_size
+    if end < size:
+        with path.open("rb+") as stream:
             stream.truncate(end)
             stream.flush()
             os.fsync(stream.fileno())

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import multiprocessing
 import os
 import sqlite3
 import threading
 from collections.abc import Awaitable, Callable
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import TypeVar
 
@@ -69,7 +72,7 @@ def with_cache(
 
 
 def stored_urls(path: Path) -> list[str]:
-    with sqlite3.connect(path) as db:
+    with contextlib.closing(sqlite3.connect(path)) as db:
         return [row[0] for row in db.execute("SELECT url FROM results ORDER BY url")]
 
 
@@ -246,30 +249,45 @@ def test_pending_results_are_committed_within_the_flush_interval(tmp_path: Path)
     assert with_cache(path, body, flush_interval=0.05) == ["https://a.example/"]
 
 
-def test_two_concurrent_runs_on_one_file_lose_nothing(tmp_path: Path) -> None:
+def store_many(path: Path, name: str, start: threading.Barrier) -> None:
+    """One run storing 500 results in small batches, so its commits interleave with another's."""
+
+    async def body(cache: ResultCache) -> None:
+        for n in range(500):
+            await cache.store(ok(f"https://{name}.example/{n}"))
+            if n % 50 == 0:
+                await cache.lookup(record(f"https://{name}.example/{n}"), OK_CODES)
+
+    start.wait(timeout=30)
+    with_cache(path, body, batch_size=10)
+
+
+@pytest.mark.parametrize("runner", ["threads", "processes"])
+def test_two_concurrent_runs_on_one_file_lose_nothing(tmp_path: Path, runner: str) -> None:
     path = tmp_path / "c.db"
-    start = threading.Barrier(2)
     errors: list[BaseException] = []
 
-    def run(name: str) -> None:
-        async def body(cache: ResultCache) -> None:
-            for n in range(500):
-                await cache.store(ok(f"https://{name}.example/{n}"))
-                if n % 50 == 0:  # reads interleave with the other run's writes
-                    await cache.lookup(record(f"https://{name}.example/{n}"), OK_CODES)
-
+    def in_thread(name: str, start: threading.Barrier) -> None:
         try:
-            start.wait(timeout=5)
-            with_cache(path, body, batch_size=10)
+            store_many(path, name, start)
         except BaseException as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=run, args=(name,)) for name in ("a", "b")]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    if runner == "threads":
+        barrier = threading.Barrier(2)
+        workers: list[threading.Thread | BaseProcess] = [
+            threading.Thread(target=in_thread, args=(name, barrier)) for name in ("a", "b")
+        ]
+    else:  # separate processes lock the file with fcntl, not SQLite's in-process tables
+        spawn = multiprocessing.get_context("spawn")
+        barrier = spawn.Barrier(2)  # type: ignore[assignment]
+        workers = [spawn.Process(target=store_many, args=(path, name, barrier)) for name in "ab"]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
     assert errors == []
+    assert all(getattr(worker, "exitcode", 0) == 0 for worker in workers)
 
     async def lookup_all(cache: ResultCache) -> list[FetchResult | None]:
         return [
@@ -283,6 +301,7 @@ def test_two_concurrent_runs_on_one_file_lose_nothing(tmp_path: Path) -> None:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         assert db.execute("SELECT count(*) FROM results").fetchone() == (1000,)
+    db.close()
 
 
 def test_corrupt_file_is_refused_and_left_alone(tmp_path: Path) -> None:
@@ -312,7 +331,7 @@ def test_cache_of_another_version_is_refused(tmp_path: Path) -> None:
     with sqlite3.connect(path) as db:
         db.execute("PRAGMA user_version = 99")
     db.close()
-    with pytest.raises(CacheError, match="--cache .*cache version 99"):
+    with pytest.raises(CacheError, match=r"--cache .*cache version 99"):
         with_cache(path, lambda cache: asyncio.sleep(0))
 
 
@@ -324,7 +343,7 @@ def test_empty_file_becomes_a_cache(tmp_path: Path) -> None:
 
 
 def test_unopenable_path_is_a_cache_error(tmp_path: Path) -> None:
-    with pytest.raises(CacheError, match="--cache .*missing"):
+    with pytest.raises(CacheError, match=r"--cache .*missing"):
         with_cache(tmp_path / "missing" / "c.db", lambda cache: asyncio.sleep(0))
 
 
@@ -394,4 +413,3 @@ def test_lookup_before_opening_is_a_clear_error(tmp_path: Path) -> None:
     cache = ResultCache(tmp_path / "c.db", DAY)
     with pytest.raises(RuntimeError, match="async with"):
         asyncio.run(cache.lookup(record("https://a.example/"), OK_CODES))
-

@@ -166,7 +166,7 @@ def test_redirect_to_an_unparsable_location_keeps_final_url(server: ThreadedServ
 def test_redirect_to_an_out_of_range_port_names_the_cause(server: ThreadedServer) -> None:
     result = fetch(server.url("/location?to=http%3A%2F%2F127.0.0.1%3A99999%2F"))
     assert result.error is not None
-    assert "port must be 0-65535" in (result.message or "")
+    assert "65535" in (result.message or "")
 
 
 def test_no_follow_final_url_equals_url_that_httpx_normalizes(server: ThreadedServer) -> None:

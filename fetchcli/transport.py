@@ -1,0 +1,154 @@
+"""An httpx transport on aiohttp's connection pool: the fast path for HTTP/1.1.
+
+httpx stays the client API (requests, responses, redirects, content decoding,
+exceptions); only the wire layer changes. httpcore's pool spends O(pool²)
+work per request assigning requests to connections, so at `-c 50` it is
+CPU-bound at a few hundred requests a second; aiohttp's pool is not (see
+benchmarks/). HTTP/2 and proxies stay on httpx's own transport, so that they
+behave exactly as httpx documents.
+
+aiohttp exceptions are mapped to httpx's here, at one boundary, keeping the
+original as `__cause__` so that `errors.classify` finds DNS and TLS causes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import httpx
+from aiohttp.http_exceptions import ContentLengthError
+
+# Read size for response bodies; aiohttp hands over whatever has arrived, up to this.
+_CHUNK = 64 * 1024
+
+# Most specific first: the first match wins.
+_EXCEPTIONS: tuple[tuple[type[BaseException], type[httpx.HTTPError]], ...] = (
+    (aiohttp.ClientConnectorError, httpx.ConnectError),  # DNS, TLS and refused included
+    (aiohttp.ConnectionTimeoutError, httpx.ConnectTimeout),
+    (aiohttp.ServerTimeoutError, httpx.ReadTimeout),
+    (aiohttp.ServerDisconnectedError, httpx.RemoteProtocolError),
+    (aiohttp.NonHttpUrlClientError, httpx.UnsupportedProtocol),
+    (aiohttp.InvalidURL, httpx.InvalidURL),
+    (aiohttp.ClientResponseError, httpx.RemoteProtocolError),  # bad status line, huge headers
+    (aiohttp.ClientOSError, httpx.ReadError),
+    (aiohttp.ClientConnectionError, httpx.ReadError),
+    (aiohttp.ClientError, httpx.RemoteProtocolError),
+    (asyncio.TimeoutError, httpx.ReadTimeout),
+)
+
+
+def map_exception(exc: BaseException) -> httpx.HTTPError | None:
+    """The httpx exception for an aiohttp one (None if it is not a transport failure)."""
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        # A body cut short by a reset is a network failure (transient, like httpcore's
+        # ReadError); any other broken body is a protocol error.
+        kind = httpx.ReadError if _cut_short(exc) else httpx.RemoteProtocolError
+        return kind(str(exc) or "response body was not complete")
+    for source, target in _EXCEPTIONS:
+        if isinstance(exc, source):
+            return target(str(exc) or type(exc).__name__)
+    return None
+
+
+def _cut_short(exc: aiohttp.ClientPayloadError) -> bool:
+    """Whether a body ended early (a reset or a close), as opposed to arriving malformed."""
+    # aiohttp names the reset only in the message of the payload error.
+    return isinstance(exc.__cause__, ContentLengthError) or "ConnectionResetError" in str(exc)
+
+
+class _Body(httpx.AsyncByteStream):
+    """A response body read from aiohttp as it arrives; closing returns or drops the connection."""
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._response.content.iter_chunked(_CHUNK):
+                yield chunk
+        except Exception as exc:
+            mapped = map_exception(exc)
+            if mapped is None:
+                raise
+            raise mapped from exc
+
+    async def aclose(self) -> None:
+        # A fully read response goes back to the pool; an unfinished one is closed.
+        self._response.release()
+
+
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """An httpx transport over one aiohttp session with a pool of `limit` connections.
+
+    The request's `trace` extension is called once a connection is assigned, as
+    httpcore does, so time spent waiting for the pool stays out of a deadline.
+    """
+
+    def __init__(self, *, limit: int, verify: bool | ssl.SSLContext = True) -> None:
+        self._limit = limit
+        self._ssl: ssl.SSLContext | bool = (
+            httpx.create_ssl_context(verify=verify) if verify is True else verify
+        )
+        self._session: aiohttp.ClientSession | None = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(limit=self._limit, limit_per_host=0, ssl=self._ssl)
+        trace = aiohttp.TraceConfig()
+        trace.on_connection_create_start.append(_connection_assigned)
+        trace.on_connection_reuseconn.append(_connection_assigned)
+        return aiohttp.ClientSession(
+            connector=connector,
+            cookie_jar=aiohttp.DummyCookieJar(),  # a bulk fetcher keeps no cookies
+            auto_decompress=False,  # httpx decodes, and counts decoded bytes against --max-body
+            trace_configs=[trace],
+            timeout=aiohttp.ClientTimeout(total=None),
+            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),
+        )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self._session is None:
+            self._session = self._open()
+        timeout = request.extensions.get("timeout", {})
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
+        try:
+            response = await self._session.request(
+                request.method,
+                str(request.url),
+                headers=headers,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(
+                    total=None, sock_connect=timeout.get("connect"), sock_read=timeout.get("read")
+                ),
+                trace_request_ctx=request.extensions.get("trace"),
+            )
+        except Exception as exc:
+            mapped = map_exception(exc)
+            if mapped is None:
+                raise
+            raise mapped from exc
+        extensions: dict[str, Any] = {"http_version": b"HTTP/1.1"}
+        if response.reason:
+            extensions["reason_phrase"] = response.reason.encode("latin-1", "replace")
+        return httpx.Response(
+            status_code=response.status,
+            headers=response.raw_headers,
+            stream=_Body(response),
+            request=request,
+            extensions=extensions,
+        )
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+async def _connection_assigned(
+    _session: aiohttp.ClientSession, context: Any, _params: object
+) -> None:
+    callback = context.trace_request_ctx
+    if callback is not None:
+        await callback("connection.assigned", {})
