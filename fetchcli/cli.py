@@ -59,6 +59,15 @@ def _from_env(values: list[str] | None, flag: str) -> tuple[str, ...]:
     return tuple(line.strip() for line in lines if line.strip())
 
 
+def _age(text: str) -> float:
+    from fetchcli.cache import parse_age
+
+    try:
+        return parse_age(text)
+    except ValueError as exc:
+        usage_error(str(exc))
+
+
 def _save_dir(path: Path | None) -> str | None:
     if path is None:
         return None
@@ -198,6 +207,15 @@ def fetch(
             "--summary-json", help="Write the summary figures to FILE as JSON.", show_default=False
         ),
     ] = None,
+    cache: Annotated[
+        Path | None,
+        _option(
+            "--cache", help="SQLite file of ok results to reuse while fresh.", show_default=False
+        ),
+    ] = None,
+    max_cache_age: Annotated[
+        str, _option("--max-cache-age", help="Reuse cached ok results younger than this (s/m/h/d).")
+    ] = "1d",
     report: Annotated[
         Path | None,
         _option(
@@ -249,6 +267,8 @@ def fetch(
             proxy=proxy,
             max_body=max_body,
             save_dir=_save_dir(save),
+            cache=None if cache is None else str(cache),
+            max_cache_age=_age(max_cache_age),
             accept=accept,
             default_scheme=default_scheme,
             unique=unique,

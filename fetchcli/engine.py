@@ -12,14 +12,18 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanager, nullcontext
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from fetchcli.client import Gate, fetch_one, invalid_result, make_client
 from fetchcli.options import ORDER_WINDOW_FACTOR, FetchOptions, Mode, Order
 from fetchcli.results import FetchResult
 from fetchcli.sources import InputRules, UrlRecord
+
+if TYPE_CHECKING:
+    from fetchcli.cache import ResultCache
 
 Handle = Callable[[int, UrlRecord], Awaitable[None]]
 Emit = Callable[[int, FetchResult], Awaitable[None]]
@@ -69,7 +73,7 @@ async def _run(
     put: Callable[[object], Awaitable[None]],
 ) -> None:
     try:
-        async with make_client(options) as client:
+        async with _open_cache(options) as cache, make_client(options) as client:
             hosts = (
                 _HostLimit(options.per_host, 4 * options.concurrency) if options.per_host else None
             )
@@ -84,7 +88,12 @@ async def _run(
                         await put(ready)
 
             async def fetch(seq: int, record: UrlRecord) -> None:
-                await emit(seq, await fetch_one(client, record, options, gate))
+                result = await cache.lookup(record, options.accept) if cache is not None else None
+                if result is None:
+                    result = await fetch_one(client, record, options, gate)
+                    if cache is not None:
+                        await cache.store(result)
+                await emit(seq, result)
 
             async def handle(seq: int, record: UrlRecord) -> None:
                 if record.error is not None:
@@ -233,6 +242,15 @@ class _InputOrder:
         if ready:
             self._moved.set()
         return ready
+
+
+def _open_cache(options: FetchOptions) -> AbstractAsyncContextManager[ResultCache | None]:
+    """The --cache database, or nothing; it wraps fetch_one (served results have attempts 0)."""
+    if options.cache is None:
+        return nullcontext()
+    from fetchcli.cache import ResultCache
+
+    return ResultCache(options.cache, options.max_cache_age)
 
 
 def _host(url: str) -> str:

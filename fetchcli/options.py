@@ -61,6 +61,7 @@ DEFAULT_MAX_REDIRECTS = 10
 DEFAULT_MAX_BODY = 50 * 1024 * 1024
 DEFAULT_ACCEPT = "200-299"
 DEFAULT_SCHEME = "https"
+DEFAULT_MAX_CACHE_AGE = 86400.0  # seconds: "1d"
 DEFAULT_USER_AGENT = f"fetchcli/{__version__}"
 # A line longer than this (after stripping) is an invalid_url record.
 MAX_LINE_BYTES = 8192
@@ -154,6 +155,8 @@ class FetchOptions:
     proxy: str | None = None
     max_body: int = DEFAULT_MAX_BODY
     save_dir: str | None = None
+    cache: str | None = None
+    max_cache_age: float = DEFAULT_MAX_CACHE_AGE
     accept: frozenset[int] = field(default_factory=lambda: parse_accept(DEFAULT_ACCEPT))
     # input rules
     default_scheme: str = DEFAULT_SCHEME
@@ -191,6 +194,7 @@ class FetchOptions:
         _non_negative("--rate", self.rate)
         _non_negative("--backoff", self.backoff)
         _non_negative("--max-retry-after", self.max_retry_after)
+        _non_negative("--max-cache-age", self.max_cache_age)
         if self.max_body < 0:
             raise ValueError(f"--max-body must be 0 or more bytes (got {self.max_body})")
         if self.method not in METHODS:

@@ -26,6 +26,7 @@ from typing import TextIO
 from rich.text import Text
 
 from fetchcli import resume
+from fetchcli.cache import CacheError
 from fetchcli.engine import fetch_stream
 from fetchcli.errors import ExitCode
 from fetchcli.options import FetchOptions
@@ -235,6 +236,8 @@ class Run:
             self._reader_gone()
         except OSError as exc:  # a source failed part-way: say so, keep what was done
             self.input_error = f"fetchcli: error: reading input failed: {exc}"
+        except CacheError as exc:
+            self.input_error = f"fetchcli: error: {exc}"
         finally:
             for signum in handled:
                 loop.remove_signal_handler(signum)
@@ -369,10 +372,11 @@ class Run:
                 self._warn(f"fetchcli: cannot write --report: {exc.strerror}")
 
     def _warn(self, message: str) -> None:
-        self.console.print(Text(safe_text(message)))
+        self.console.print(Text(safe_text(message)), soft_wrap=True)
 
     def _finish(self, figures: dict[str, object]) -> int:
-        if not self.settings.quiet and not self.broken_pipe:
+        nothing_done = self.input_error is not None and not self.summary.total
+        if not self.settings.quiet and not self.broken_pipe and not nothing_done:
             print_summary(self.console, figures, interrupted=self.interrupted is not None)
             if self.settings.demo:
                 self._report_demo()

@@ -221,3 +221,54 @@ def test_version_and_help(run_cli: RunCli) -> None:
     help_text = run_cli("--help").stdout
     for flag in ("--concurrency", "--mode", "--format", "--accept", "FETCHCLI_CONCURRENCY"):
         assert flag in help_text
+
+
+def test_cache_serves_fresh_ok_results_without_fetching(
+    site: HTTPServer, run_cli: RunCli, tmp_path: Path
+) -> None:
+    cache = str(tmp_path / "cache.db")
+    urls = f"{site.url_for('/ok')}\n{site.url_for('/missing')}\n"
+    first = jsonl(run_cli("-", "-q", "--format", "jsonl", "--cache", cache, input=urls).stdout)
+    requests_before = len(site.log)
+    second = jsonl(run_cli("-", "-q", "--format", "jsonl", "--cache", cache, input=urls).stdout)
+    by_line = {r["line"]: r for r in second}
+    assert {r["line"]: r["attempts"] for r in first} == {1: 1, 2: 1}
+    assert by_line[1]["attempts"] == 0 and by_line[1]["status"] == 200  # from the cache
+    assert by_line[2]["attempts"] == 1  # failures are always fetched again
+    assert [r.path for r, _ in site.log[requests_before:]] == ["/missing"]
+
+
+def test_a_foreign_cache_file_is_a_usage_error(run_cli: RunCli, tmp_path: Path) -> None:
+    bad = tmp_path / "cache.db"
+    bad.write_bytes(b"this is not a database" * 100)
+    result = run_cli("-", "--cache", str(bad), input=REFUSED + "\n")
+    assert result.exit_code == 2 and "--cache" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_report_md_lists_each_failure_with_source_and_line(
+    site: HTTPServer, run_cli: RunCli, url_file: UrlFile, tmp_path: Path
+) -> None:
+    path = url_file(site.url_for("/ok"), site.url_for("/missing"))
+    report = tmp_path / "report.md"
+    run_cli(str(path), "-q", "--report", str(report))
+    text = report.read_text()
+    assert f"{path}:2" in text and "404" in text and f"{path}:1" not in text
+
+
+def test_report_xml_is_junit_with_one_case_per_url(
+    site: HTTPServer, run_cli: RunCli, url_file: UrlFile, tmp_path: Path
+) -> None:
+    import xml.etree.ElementTree as ET
+
+    path = url_file(site.url_for("/ok"), site.url_for("/missing"), "ftp://x.invalid/")
+    report = tmp_path / "report.xml"
+    run_cli(str(path), "-q", "--report", str(report))
+    suite = ET.parse(report).getroot().find("testsuite")
+    assert suite is not None
+    assert len(suite.findall("testcase")) == 3 and suite.get("failures") == "2"
+
+
+def test_report_with_another_suffix_is_a_usage_error(run_cli: RunCli, tmp_path: Path) -> None:
+    result = run_cli("-", "--report", str(tmp_path / "r.txt"), input=REFUSED + "\n")
+    assert result.exit_code == 2 and "--report" in result.stderr
