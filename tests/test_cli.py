@@ -253,7 +253,7 @@ def test_report_md_lists_each_failure_with_source_and_line(
     report = tmp_path / "report.md"
     run_cli(str(path), "-q", "--report", str(report))
     text = report.read_text()
-    assert f"{path}:2" in text and "404" in text and f"{path}:1" not in text
+    assert f"{path.name}:2" in text and "404" in text and f"{path.name}:1" not in text
 
 
 def test_report_xml_is_junit_with_one_case_per_url(
