@@ -85,7 +85,9 @@ def _verify_fetchcli(job: Job, stdout: Path) -> Verdict:
     except (OSError, ValueError):
         return Verdict(ok=0, bytes=0, detail="no --summary-json file written")
     problems = {**summary.get("by_error", {})}
-    problems.update({f"status {k}": v for k, v in summary.get("by_status", {}).items() if k != "200"})
+    problems.update(
+        {f"status {k}": v for k, v in summary.get("by_status", {}).items() if k != "200"}
+    )
     detail = ", ".join(f"{k}: {v}" for k, v in sorted(problems.items())) or None
     return Verdict(ok=int(summary["ok"]), bytes=int(summary["bytes"]), detail=detail)
 

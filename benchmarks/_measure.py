@@ -7,6 +7,7 @@ the peak resident set of the largest single process among them, not a sum.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import statistics
@@ -45,10 +46,8 @@ def local_env() -> dict[str, str]:
 
 def _kill_group(process: subprocess.Popen[bytes], fired: list[bool]) -> None:
     fired.append(True)
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def run_measured(

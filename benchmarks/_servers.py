@@ -22,7 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 FILES = {"1k": 1024, "100k": 100 * 1024}
-NGINX_CANDIDATES = ("nginx", "/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx")
+NGINX_CANDIDATES = (
+    "nginx",
+    "/usr/sbin/nginx",
+    "/usr/local/sbin/nginx",
+    "/usr/local/nginx/sbin/nginx",
+)
 FALLBACK_SCRIPT = Path(__file__).with_name("fallback_server.py")
 START_SECONDS = 10.0  # longest wait for a server to answer
 PORT_TRIES = 5  # a free port can be taken between probing and nginx's bind
@@ -177,7 +182,7 @@ def _start_nginx(binary: str, prefix: Path) -> tuple[subprocess.Popen[bytes], in
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - no threads run yet
+            preexec_fn=_die_with_parent,  # no threads run yet
         )
         if _wait_listening(process, port):
             return process, port
@@ -190,10 +195,16 @@ def _start_nginx(binary: str, prefix: Path) -> tuple[subprocess.Popen[bytes], in
 
 def _start_fallback(root: Path) -> tuple[subprocess.Popen[bytes], int]:
     process = subprocess.Popen(
-        [sys.executable, str(FALLBACK_SCRIPT), str(root), "--max-seconds", str(FALLBACK_MAX_SECONDS)],
+        [
+            sys.executable,
+            str(FALLBACK_SCRIPT),
+            str(root),
+            "--max-seconds",
+            str(FALLBACK_MAX_SECONDS),
+        ],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
-        preexec_fn=_die_with_parent,  # noqa: PLW1509 - no threads run yet
+        preexec_fn=_die_with_parent,  # no threads run yet
     )
     assert process.stdout is not None
     ready, _, _ = select.select([process.stdout], [], [], START_SECONDS)
@@ -227,7 +238,9 @@ def local_server(choice: str, workdir: Path) -> Iterator[Server]:
             f"{note}fallback: benchmarks/fallback_server.py, a single-threaded asyncio "
             "HTTP/1.1 keep-alive server (far slower than nginx)"
         )
-        server = Server(kind="fallback", description=description, base_url=f"http://127.0.0.1:{port}")
+        server = Server(
+            kind="fallback", description=description, base_url=f"http://127.0.0.1:{port}"
+        )
     try:
         check_serving(port)
         yield server

@@ -47,7 +47,11 @@ class FileServer:
             while True:
                 try:
                     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), IDLE_SECONDS)
-                except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError):
+                except (
+                    asyncio.IncompleteReadError,
+                    asyncio.LimitOverrunError,
+                    asyncio.TimeoutError,
+                ):
                     return
                 lines = head.decode("latin-1").split("\r\n")
                 parts = lines[0].split(" ")
@@ -55,7 +59,10 @@ class FileServer:
                     writer.write(_response_head("400 Bad Request", 0, True))
                     return
                 method, target, version = parts
-                headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:])}
+                headers = {
+                    k.strip().lower(): v.strip()
+                    for k, _, v in (x.partition(":") for x in lines[1:])
+                }
                 close = headers.get("connection", "").lower() == "close" or version == "HTTP/1.0"
                 body = self.files.get(target.split("?", 1)[0])
                 if body is None:
@@ -77,9 +84,11 @@ class FileServer:
 
 async def _watch_parent(parent: int, stop: asyncio.Event) -> None:
     # Stop by ourselves if the benchmark runner died without stopping us.
-    while os.getppid() == parent:
-        await asyncio.sleep(1.0)
-    stop.set()
+    while not stop.is_set():
+        if os.getppid() != parent:
+            stop.set()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), 1.0)
 
 
 async def serve(root: Path, max_seconds: float) -> None:

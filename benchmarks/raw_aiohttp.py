@@ -18,12 +18,13 @@ import json
 import resource
 import sys
 from collections import Counter
+from collections.abc import Iterable
 
 import aiohttp
 
 
-async def fetch_all(path: str, concurrency: int) -> dict[str, object]:
-    """Fetch every URL of the file with C workers and count the outcomes."""
+async def fetch_all(lines: Iterable[str], concurrency: int) -> dict[str, object]:
+    """Fetch every URL among the lines with C workers and count the outcomes."""
     queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=2 * concurrency)
     errors: Counter[str] = Counter()
     counts = {"ok": 0, "failed": 0, "bytes": 0}
@@ -48,10 +49,9 @@ async def fetch_all(path: str, concurrency: int) -> dict[str, object]:
                     counts["failed"] += 1
 
         workers = [asyncio.create_task(work()) for _ in range(concurrency)]
-        with open(path, encoding="utf-8") as lines:
-            for line in lines:
-                if url := line.strip():
-                    await queue.put(url)
+        for line in lines:  # a local file read lazily; each line is a quick read
+            if url := line.strip():
+                await queue.put(url)
         for _ in workers:
             await queue.put(None)
         await asyncio.gather(*workers)
@@ -65,7 +65,8 @@ def main() -> None:
     if soft < concurrency + 64 and (hard == resource.RLIM_INFINITY or hard > soft):
         new = concurrency + 64 if hard == resource.RLIM_INFINITY else min(hard, concurrency + 64)
         resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
-    print(json.dumps(asyncio.run(fetch_all(path, concurrency))))
+    with open(path, encoding="utf-8") as lines:
+        print(json.dumps(asyncio.run(fetch_all(lines, concurrency))))
 
 
 if __name__ == "__main__":

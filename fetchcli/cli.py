@@ -59,6 +59,15 @@ def _from_env(values: list[str] | None, flag: str) -> tuple[str, ...]:
     return tuple(line.strip() for line in lines if line.strip())
 
 
+def _workers(text: str) -> int:
+    if text.strip().lower() == "auto":
+        return os.cpu_count() or 1
+    try:
+        return int(text)
+    except ValueError:
+        usage_error(f"--workers expects a number or auto (got {text!r})")
+
+
 def _age(text: str) -> float:
     from fetchcli.cache import parse_age
 
@@ -114,6 +123,10 @@ def fetch(
     per_host: Annotated[
         int, _option("--per-host", help="At most N in flight per host (0: off).")
     ] = 0,
+    workers: Annotated[
+        str,
+        _option("--workers", help="Processes sharing the work: a number, or auto (one per CPU)."),
+    ] = "1",
     rate: Annotated[
         float, _option("--rate", help="At most R request starts per second (0: off).")
     ] = 0.0,
@@ -251,6 +264,7 @@ def fetch(
             mode=mode,
             order=order,
             per_host=per_host,
+            workers=_workers(workers),
             rate=rate,
             timeout=timeout,
             connect_timeout=connect_timeout,

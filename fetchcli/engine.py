@@ -73,11 +73,14 @@ async def _run(
     put: Callable[[object], Awaitable[None]],
 ) -> None:
     try:
-        async with _open_cache(options) as cache, make_client(options) as client:
-            hosts = (
-                _HostLimit(options.per_host, 4 * options.concurrency) if options.per_host else None
-            )
-            gate = _gate(hosts, _RateLimit(options.rate) if options.rate else None)
+        async with _fetcher(options) as fetch_result:
+            hosts, rate = None, None
+            if options.workers == 1:  # else each child process applies its share
+                if options.per_host:
+                    hosts = _HostLimit(options.per_host, 4 * options.concurrency)
+                if options.rate:
+                    rate = _RateLimit(options.rate)
+            gate = _gate(hosts, rate)
             order = _InputOrder(options.concurrency) if options.order is Order.INPUT else None
 
             async def emit(seq: int, result: FetchResult) -> None:
@@ -88,12 +91,7 @@ async def _run(
                         await put(ready)
 
             async def fetch(seq: int, record: UrlRecord) -> None:
-                result = await cache.lookup(record, options.accept) if cache is not None else None
-                if result is None:
-                    result = await fetch_one(client, record, options, gate)
-                    if cache is not None:
-                        await cache.store(result)
-                await emit(seq, result)
+                await emit(seq, await fetch_result(record, gate))
 
             async def handle(seq: int, record: UrlRecord) -> None:
                 if record.error is not None:
@@ -242,6 +240,35 @@ class _InputOrder:
         if ready:
             self._moved.set()
         return ready
+
+
+@asynccontextmanager
+async def _fetcher(
+    options: FetchOptions,
+) -> AsyncIterator[Callable[[UrlRecord, Gate | None], Awaitable[FetchResult]]]:
+    """How one record becomes a result: here (client, cache) or in --workers processes."""
+    if options.workers > 1:
+        from fetchcli.workers import WorkerPool
+
+        async with WorkerPool(options, options.workers) as pool:
+
+            async def remote(record: UrlRecord, _gate: Gate | None) -> FetchResult:
+                return await pool.fetch(record)
+
+            yield remote
+        return
+
+    async with _open_cache(options) as cache, make_client(options) as client:
+
+        async def local(record: UrlRecord, gate: Gate | None) -> FetchResult:
+            result = await cache.lookup(record, options.accept) if cache is not None else None
+            if result is None:
+                result = await fetch_one(client, record, options, gate)
+                if cache is not None:
+                    await cache.store(result)
+            return result
+
+        yield local
 
 
 def _open_cache(options: FetchOptions) -> AbstractAsyncContextManager[ResultCache | None]:

@@ -51,6 +51,7 @@ SCHEMES = ("http", "https")
 
 DEFAULT_CONCURRENCY = 50
 MAX_CONCURRENCY = 10_000
+MAX_WORKERS = 256
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_RETRIES = 2
 DEFAULT_BACKOFF = 0.5
@@ -139,6 +140,7 @@ class FetchOptions:
     order: Order = Order.COMPLETION
     per_host: int = 0
     rate: float = 0.0
+    workers: int = 1
     # one request
     timeout: float = DEFAULT_TIMEOUT
     connect_timeout: float | None = None
@@ -186,6 +188,7 @@ class FetchOptions:
     def _check(self) -> None:
         _within("--concurrency", self.concurrency, 1, MAX_CONCURRENCY)
         _within("--per-host", self.per_host, 0, MAX_CONCURRENCY)
+        _within("--workers", self.workers, 1, MAX_WORKERS)
         _within("--retries", self.retries, 0, 100)
         _within("--max-redirects", self.max_redirects, 0, 1000)
         _positive("--timeout", self.timeout)

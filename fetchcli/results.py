@@ -34,5 +34,13 @@ class FetchResult:
         """The jsonl/csv record: a dict in the contract's key order."""
         return {name: getattr(self, name) for name in FIELDS}
 
+    @classmethod
+    def from_record(cls, record: object) -> FetchResult:
+        """Rebuild a result from its jsonl record; ValueError if it is not one."""
+        if not isinstance(record, dict) or list(record) != list(FIELDS):
+            raise ValueError("not a fetchcli record")
+        error = record["error"]
+        return cls(**{**record, "error": None if error is None else ErrorKind(error)})
+
 
 FIELDS: tuple[str, ...] = tuple(f.name for f in fields(FetchResult))

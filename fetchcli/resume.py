@@ -9,8 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from fetchcli.errors import ErrorKind
-from fetchcli.results import FIELDS, FetchResult
+from fetchcli.results import FetchResult
 from fetchcli.sources import UrlRecord
 
 Key = tuple[str, int] | tuple[str, int, str]
@@ -68,12 +67,7 @@ def load(
 
 def _parse(raw: bytes, path: Path, number: int) -> FetchResult:
     try:
-        record = json.loads(raw)
-        if not isinstance(record, dict) or list(record) != list(FIELDS):
-            raise ValueError("not a record")
-        if record["error"] is not None:
-            record["error"] = ErrorKind(record["error"])
-        return FetchResult(**record)
+        return FetchResult.from_record(json.loads(raw))
     except (ValueError, TypeError) as exc:
         raise ResumeError(
             f"--resume: line {number} of {str(path)!r} is not a fetchcli jsonl record ({exc})"
