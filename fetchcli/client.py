@@ -16,7 +16,8 @@ import math
 import random
 import time
 import urllib.request
-from collections.abc import Callable
+import zlib
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from http.cookiejar import CookieJar, DefaultCookiePolicy
@@ -38,6 +39,8 @@ HEAD_FALLBACK_STATUSES = frozenset({403, 405, 501})
 _ATTEMPT = "fetchcli.attempt"
 # Redirect bodies up to this size are read so the connection stays reusable.
 _DRAIN_LIMIT = 64 * 1024
+# Most bytes one decoding step may produce (bounds memory against compression bombs).
+_DECODE_STEP = 256 * 1024
 
 Gate = Callable[[str], AbstractAsyncContextManager[object]]
 
@@ -248,7 +251,7 @@ async def _read(
         return
     body = BodyFile(options.save_dir, url) if options.save_dir else None
     try:
-        async for chunk in response.aiter_bytes():
+        async for chunk in _decoded(response):
             room = options.max_body - outcome.size
             if len(chunk) > room:
                 chunk, outcome.truncated = chunk[:room], True
@@ -264,6 +267,40 @@ async def _read(
         raise
     if body is not None:
         await body.finish(outcome.truncated)
+
+
+async def _decoded(response: httpx.Response) -> AsyncIterator[bytes]:
+    """The body after content decoding, decoded a bounded piece at a time.
+
+    httpx decodes each network chunk whole, so a 64 KiB gzip bomb chunk
+    becomes ~64 MiB at once; here no step yields more than _DECODE_STEP bytes
+    and reading stops as soon as --max-body is reached.
+    """
+    decoder = _decoder(response.headers.get("content-encoding", ""))
+    if decoder is None:
+        async for chunk in response.aiter_bytes():
+            yield chunk
+        return
+    try:
+        async for raw in response.aiter_raw():
+            data = decoder.decompress(raw, _DECODE_STEP)
+            while True:
+                if data:
+                    yield data
+                if not decoder.unconsumed_tail:
+                    break
+                data = decoder.decompress(decoder.unconsumed_tail, _DECODE_STEP)
+        if tail := decoder.flush():
+            yield tail
+    except zlib.error as exc:
+        raise httpx.DecodingError(f"cannot decode the body: {exc}") from exc
+
+
+def _decoder(encoding: str) -> zlib._Decompress | None:  # type: ignore[name-defined]
+    """A zlib decoder for a lone gzip encoding; None leaves decoding to httpx."""
+    if encoding.strip().lower() in ("gzip", "x-gzip"):
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    return None
 
 
 def _head_failed(attempt: _Attempt) -> bool:

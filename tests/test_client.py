@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pytest_httpserver import HTTPServer
 
 from fetchcli.client import fetch_one, make_client
 from fetchcli.errors import ErrorKind, classify
@@ -104,6 +105,22 @@ def test_endless_unframed_body_is_truncated_at_max_body(server: ThreadedServer) 
 def test_gzip_bomb_is_cut_at_max_body_of_decoded_bytes(server: ThreadedServer) -> None:
     result = fetch(server.url("/gzip-bomb?mib=10"), max_body=1_000_000)
     assert (result.size, result.truncated, result.ok) == (1_000_000, True, True)
+
+
+def test_gzip_bomb_is_decoded_in_bounded_memory(httpserver: HTTPServer) -> None:
+    import gzip
+    import tracemalloc
+
+    bomb = gzip.compress(bytes(64 * 1024 * 1024), compresslevel=9)  # ~64 KiB on the wire
+    httpserver.expect_request("/bomb").respond_with_data(bomb, headers={"Content-Encoding": "gzip"})
+    tracemalloc.start()
+    try:
+        result = fetch(httpserver.url_for("/bomb"), max_body=200_000_000)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (result.size, result.truncated, result.ok) == (64 * 1024 * 1024, False, True)
+    assert peak < 8 * 1024 * 1024  # decoded a bounded step at a time, never whole
 
 
 def test_head_gives_size_zero(server: ThreadedServer) -> None:
