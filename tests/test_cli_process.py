@@ -87,3 +87,22 @@ def test_a_signal_stops_the_run_with_whole_lines_and_a_summary(
     records = [json.loads(line) for line in [*lines, *rest.splitlines()]]
     assert len(records) == 3 and all(r["status"] == 200 for r in records)
     assert b"total" in stderr and b"Traceback" not in stderr
+
+
+def test_the_pre_commit_hook_fails_on_a_broken_link(site: HTTPServer, tmp_path: Path) -> None:
+    hooks = (Path(__file__).parent.parent / ".pre-commit-hooks.yaml").read_text()
+    entry = next(line.split(":", 1)[1].split() for line in hooks.splitlines() if "entry:" in line)
+    assert entry[0] == "fetchcli"
+    good = tmp_path / "good.md"
+    good.write_text(f"# Title\n\nSee [the page]({site.url_for('/ok')}).\n")
+    bad = tmp_path / "bad.md"
+    bad.write_text(f"A [dead link]({site.url_for('/missing')}), and <{site.url_for('/ok')}>.\n")
+    assert run_process([*entry[1:], str(good)]).returncode == 0
+    done = run_process([*entry[1:], str(good), str(bad)])
+    assert done.returncode == 1 and b"Traceback" not in done.stderr
+
+
+def test_fetchcli_environment_variables_reach_a_real_process(site: HTTPServer) -> None:
+    env = {**os.environ, "FETCHCLI_ACCEPT": "404", "FETCHCLI_FORMAT": "jsonl"}
+    done = run_process(["-q"], input=site.url_for("/missing").encode() + b"\n", env=env)
+    assert done.returncode == 0 and jsonl(done.stdout.decode())[0]["ok"] is True
