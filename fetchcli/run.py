@@ -236,7 +236,7 @@ class Run:
             self._reader_gone()
         except OSError as exc:  # a source failed part-way: say so, keep what was done
             self.input_error = f"fetchcli: error: reading input failed: {exc}"
-        except CacheError as exc:
+        except (CacheError, resume.ResumeError) as exc:
             self.input_error = f"fetchcli: error: {exc}"
         finally:
             for signum in handled:

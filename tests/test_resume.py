@@ -59,7 +59,7 @@ def test_load_cuts_a_partial_last_line_and_reports_the_bytes_cut(tmp_path: Path)
     state, taken = load_file(path, ["urls.txt"])
     assert state.cut == len(partial.encode())
     assert path.read_text(encoding="utf-8") == whole
-    assert state.keys == {("urls.txt", 1), ("urls.txt", 2)}
+    assert set(state.keys) == {("urls.txt", 1), ("urls.txt", 2)}
     assert [r.line for r in taken] == [1, 2]
 
 
@@ -67,7 +67,7 @@ def test_load_of_a_file_holding_only_a_partial_line_empties_it(tmp_path: Path) -
     path = tmp_path / "out.jsonl"
     path.write_bytes(b'{"source": "urls.txt", "li')
     state, taken = load_file(path, ["urls.txt"])
-    assert state.cut == 26 and state.keys == set() and taken == []
+    assert state.cut == 26 and not state.keys and taken == []
     assert path.read_bytes() == b""
 
 
@@ -83,7 +83,7 @@ def test_load_of_a_whole_file_cuts_nothing(tmp_path: Path) -> None:
 def test_load_of_a_missing_file_is_an_empty_state(tmp_path: Path) -> None:
     path = tmp_path / "absent.jsonl"
     state, taken = load_file(path, ["urls.txt"])
-    assert state.keys == set() and taken == [] and not path.exists()
+    assert not state.keys and taken == [] and not path.exists()
 
 
 def test_load_hands_earlier_failures_to_take_with_their_error_kind(tmp_path: Path) -> None:
@@ -278,7 +278,10 @@ def test_resumed_exit_code_counts_a_transient_failure_recorded_earlier(
     path = url_file(*urls, site.url_for("/broken"))
     out = tmp_path / "out.jsonl"
     out.write_text(
-        record_line(str(path), 3, status=500, ok=False, error=ErrorKind.HTTP_STATUS), "utf-8"
+        record_line(
+            str(path), 3, site.url_for("/broken"), status=500, ok=False, error=ErrorKind.HTTP_STATUS
+        ),
+        "utf-8",
     )
     result = run_cli(str(path), "--resume", "-o", str(out), "--format", "jsonl", "-q")
     assert requested_numbers(site) == [1, 2]
@@ -374,3 +377,17 @@ def test_runs_killed_at_any_point_and_resumed_write_each_line_exactly_once(
     assert out.read_bytes().endswith(b"\n")
     assert sorted(counts) == [(str(source), n) for n in range(1, TRIAL_URLS + 1)]
     assert set(counts.values()) == {1}
+
+
+def test_resume_over_a_changed_input_is_refused(
+    run_cli: Callable[..., Result], url_file: Callable[..., Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "out.jsonl"
+    first = url_file("ftp://a.invalid/1", "ftp://a.invalid/2", name="list.txt")
+    run_cli(str(first), "-q", "--format", "jsonl", "-o", str(out))
+    written = out.read_text()
+    out.write_text(written.splitlines(keepends=True)[0])
+    changed = url_file("ftp://b.invalid/1", "ftp://a.invalid/2", name="list.txt")
+    result = run_cli(str(changed), "-q", "--format", "jsonl", "-o", str(out), "--resume")
+    assert result.exit_code == 2 and "--resume" in result.stderr and "changed" in result.stderr
+    assert "Traceback" not in result.stderr
