@@ -106,3 +106,33 @@ def test_fetchcli_environment_variables_reach_a_real_process(site: HTTPServer) -
     env = {**os.environ, "FETCHCLI_ACCEPT": "404", "FETCHCLI_FORMAT": "jsonl"}
     done = run_process(["-q"], input=site.url_for("/missing").encode() + b"\n", env=env)
     assert done.returncode == 0 and jsonl(done.stdout.decode())[0]["ok"] is True
+
+
+def test_a_low_open_file_limit_lowers_concurrency_with_a_warning(site: HTTPServer) -> None:
+    import resource
+
+    def low_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+
+    urls = "".join(f"{site.url_for('/ok')}?n={n}\n" for n in range(20)).encode()
+    done = run_process(["-c", "5000", "-q", "--format", "jsonl"], input=urls, preexec_fn=low_limit)
+    assert done.returncode == 0 and len(jsonl(done.stdout.decode())) == 20
+    warning = [line for line in done.stderr.decode().splitlines() if "open-file limit" in line]
+    assert len(warning) == 1 and "-c 5000" in warning[0]
+    assert b"Traceback" not in done.stderr
+
+
+def test_a_second_ctrl_c_exits_at_once(
+    slow_site: HTTPServer, url_file: Callable[..., Path]
+) -> None:
+    path = url_file(*[slow_site.url_for("/slow")] * 2)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fetchcli", str(path), "-q"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    time.sleep(1.0)  # let it start its requests (the server holds them for 30 s)
+    process.send_signal(signal.SIGINT)
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=10)
+    assert process.returncode == 130

@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 
@@ -205,3 +206,25 @@ def test_version_does_not_import_httpx() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
     assert done.returncode == 0, done.stderr.decode()
     assert done.stdout.decode().startswith("fetchcli ")
+
+
+def test_retry_after_as_an_http_date_beyond_the_cap_fails_at_once(httpserver: HTTPServer) -> None:
+    from email.utils import formatdate
+
+    later = formatdate(time.time() + 3600, usegmt=True)
+    httpserver.expect_request("/date").respond_with_data(
+        "", status=503, headers={"Retry-After": later}
+    )
+    (result,) = collect([httpserver.url_for("/date")], FetchOptions(retries=3))
+    assert result.attempts == 1 and "--max-retry-after" in (result.message or "")
+
+
+def test_retry_after_as_a_past_http_date_retries_at_once(httpserver: HTTPServer) -> None:
+    from email.utils import formatdate
+
+    httpserver.expect_ordered_request("/past").respond_with_data(
+        "", status=429, headers={"Retry-After": formatdate(time.time() - 60, usegmt=True)}
+    )
+    httpserver.expect_ordered_request("/past").respond_with_data("ok")
+    (result,) = collect([httpserver.url_for("/past")], FetchOptions(retries=1, backoff=30))
+    assert result.ok and result.attempts == 2 and result.elapsed < 10
