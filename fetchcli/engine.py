@@ -10,14 +10,13 @@ generator cancels the engine and waits for it.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from fetchcli.client import Gate, fetch_one, invalid_result, make_client
+from fetchcli.limits import HostLimit, RateLimit, host_of, make_gate
 from fetchcli.options import ORDER_WINDOW_FACTOR, FetchOptions, Mode, Order
 from fetchcli.results import FetchResult
 from fetchcli.sources import InputRules, UrlRecord
@@ -77,10 +76,10 @@ async def _run(
             hosts, rate = None, None
             if options.workers == 1:  # else each child process applies its share
                 if options.per_host:
-                    hosts = _HostLimit(options.per_host, 4 * options.concurrency)
+                    hosts = HostLimit(options.per_host, 4 * options.concurrency)
                 if options.rate:
-                    rate = _RateLimit(options.rate)
-            gate = _gate(hosts, rate)
+                    rate = RateLimit(options.rate)
+            gate = make_gate(hosts, rate)
             order = _InputOrder(options.concurrency) if options.order is Order.INPUT else None
 
             async def emit(seq: int, result: FetchResult) -> None:
@@ -99,7 +98,7 @@ async def _run(
                 elif hosts is None:
                     await fetch(seq, record)
                 else:
-                    await hosts.run(_host(record.url), seq, record, fetch)
+                    await hosts.run(host_of(record.url), seq, record, fetch)
 
             numbered = _numbered(records) if order is None else order.admit(records)
             async with aclosing(records), aclosing(numbered):
@@ -278,95 +277,3 @@ def _open_cache(options: FetchOptions) -> AbstractAsyncContextManager[ResultCach
     from fetchcli.cache import ResultCache
 
     return ResultCache(options.cache, options.max_cache_age)
-
-
-def _host(url: str) -> str:
-    return urlsplit(url).hostname or ""
-
-
-def _gate(hosts: _HostLimit | None, rate: _RateLimit | None) -> Gate | None:
-    """The per-host and rate limits as one async context manager per attempt, or None."""
-    if hosts is None and rate is None:
-        return None
-
-    @asynccontextmanager
-    async def gate(url: str) -> AsyncIterator[None]:
-        if hosts is None:
-            await rate.wait()  # type: ignore[union-attr]
-            yield
-            return
-        async with hosts.hold(_host(url)):
-            if rate is not None:
-                await rate.wait()
-            yield
-
-    return gate
-
-
-class _HostLimit:
-    """At most n in flight per host, without letting a busy host stall the rest.
-
-    A record for a host that is at its limit is parked (up to `park_limit` in
-    all) and its worker moves on; whoever finishes a request for that host runs
-    the host's parked records next. A host's entry lives only while it has
-    requests, so memory follows what is in flight, not how many hosts were seen.
-    """
-
-    def __init__(self, n: int, park_limit: int) -> None:
-        self._n = n
-        self._park_limit = park_limit
-        self._parked_total = 0
-        self._slots: dict[str, tuple[asyncio.Semaphore, list[int]]] = {}
-        self._parked: dict[str, deque[tuple[int, UrlRecord]]] = {}
-
-    async def run(
-        self,
-        host: str,
-        seq: int,
-        record: UrlRecord,
-        fetch: Callable[[int, UrlRecord], Awaitable[None]],
-    ) -> None:
-        """Fetch a record now, or park it while its host is busy; then run the host's parked."""
-        entry = self._slots.get(host)
-        if entry is not None and entry[1][0] >= self._n and self._parked_total < self._park_limit:
-            self._parked.setdefault(host, deque()).append((seq, record))
-            self._parked_total += 1
-            return
-        await fetch(seq, record)
-        while (parked := self._parked.get(host)) is not None:
-            item = parked.popleft()
-            if not parked:
-                del self._parked[host]
-            self._parked_total -= 1
-            await fetch(*item)
-
-    def hold(self, host: str) -> AbstractAsyncContextManager[None]:
-        return self._hold(host)
-
-    @asynccontextmanager
-    async def _hold(self, host: str) -> AsyncIterator[None]:
-        semaphore, users = self._slots.setdefault(host, (asyncio.Semaphore(self._n), [0]))
-        users[0] += 1
-        try:
-            async with semaphore:
-                yield
-        finally:
-            users[0] -= 1
-            if not users[0]:
-                del self._slots[host]
-
-
-class _RateLimit:
-    """At most `rate` starts per second: starts are spaced 1/rate apart (a one-token bucket)."""
-
-    def __init__(self, rate: float) -> None:
-        self._interval = 1.0 / rate
-        self._next = 0.0
-
-    async def wait(self) -> None:
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        start = max(now, self._next)
-        self._next = start + self._interval  # reserved before awaiting: no lock needed
-        if start > now:
-            await asyncio.sleep(start - now)

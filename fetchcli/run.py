@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import json
 import os
 import signal
-import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
@@ -28,6 +26,7 @@ from rich.text import Text
 from fetchcli import resume
 from fetchcli.cache import CacheError
 from fetchcli.engine import fetch_stream
+from fetchcli.environment import Environment, fit_open_files
 from fetchcli.errors import ExitCode
 from fetchcli.options import FetchOptions
 from fetchcli.output import ResultWriter, safe_text
@@ -52,39 +51,10 @@ from fetchcli.summary import Summary
 # batches at each refresh (or sooner when this many wait), so they never tear
 # the status line.
 _TERMINAL_BATCH = 200
-# File descriptors kept free beside one per connection: stdio, output, cache, saves.
-_SPARE_FILES = 64
 
 
 class UsageProblem(Exception):
     """A usage error found before any work starts; the CLI exits 2 with its message."""
-
-
-def _isatty(stream: TextIO) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
-@dataclass(slots=True)
-class Environment:
-    """The streams a run uses and whether each is a terminal (replaceable in tests)."""
-
-    stdin: TextIO = field(default_factory=lambda: sys.stdin)
-    stdout: TextIO = field(default_factory=lambda: sys.stdout)
-    stderr: TextIO = field(default_factory=lambda: sys.stderr)
-    stdin_isatty: bool | None = None
-    stdout_isatty: bool | None = None
-    stderr_isatty: bool | None = None
-
-    def __post_init__(self) -> None:
-        if self.stdin_isatty is None:
-            self.stdin_isatty = _isatty(self.stdin)
-        if self.stdout_isatty is None:
-            self.stdout_isatty = _isatty(self.stdout)
-        if self.stderr_isatty is None:
-            self.stderr_isatty = _isatty(self.stderr)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -99,33 +69,6 @@ class RunSettings:
     demo: bool = False
     resume: bool = False
     report: Path | None = None
-
-
-def fit_open_files(options: FetchOptions, warn: Callable[[str], None]) -> FetchOptions:
-    """Raise the soft open-file limit for -c connections; if the hard limit is too low, lower -c.
-
-    Every connection is a file descriptor; running out mid-run would fail URLs
-    with "too many open files" instead of fetching them.
-    """
-    try:
-        import resource
-    except ImportError:  # pragma: no cover - not on POSIX
-        return options
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    needed = options.concurrency + _SPARE_FILES
-    if soft != resource.RLIM_INFINITY and soft < needed:
-        target = needed if hard == resource.RLIM_INFINITY else min(hard, needed)
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-            soft = target
-    if soft != resource.RLIM_INFINITY and soft < needed:
-        fitted = max(1, soft - _SPARE_FILES)
-        warn(
-            f"fetchcli: warning: open-file limit {soft} is too low for -c {options.concurrency};"
-            f" using -c {fitted}"
-        )
-        return dataclasses.replace(options, concurrency=fitted)
-    return options
 
 
 class Run:

@@ -100,10 +100,10 @@ def test_rate_allows_at_most_r_plus_one_starts_in_any_second(httpserver: HTTPSer
 
 
 def test_per_host_state_is_dropped_when_a_host_is_idle(server: ThreadedServer) -> None:
-    from fetchcli.engine import _HostLimit
+    from fetchcli.limits import HostLimit
 
     async def use_many_hosts() -> int:
-        limit = _HostLimit(2, 8)
+        limit = HostLimit(2, 8)
         for n in range(1000):
             async with limit.hold(f"host{n}.example"):
                 pass

@@ -1,0 +1,69 @@
+"""What a run gets from its surroundings: streams, terminals, the open-file limit."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from fetchcli.options import FetchOptions
+
+# File descriptors kept free beside one per connection: stdio, output, cache, saves.
+_SPARE_FILES = 64
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+@dataclass(slots=True)
+class Environment:
+    """The streams a run uses and whether each is a terminal (replaceable in tests)."""
+
+    stdin: TextIO = field(default_factory=lambda: sys.stdin)
+    stdout: TextIO = field(default_factory=lambda: sys.stdout)
+    stderr: TextIO = field(default_factory=lambda: sys.stderr)
+    stdin_isatty: bool | None = None
+    stdout_isatty: bool | None = None
+    stderr_isatty: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.stdin_isatty is None:
+            self.stdin_isatty = _isatty(self.stdin)
+        if self.stdout_isatty is None:
+            self.stdout_isatty = _isatty(self.stdout)
+        if self.stderr_isatty is None:
+            self.stderr_isatty = _isatty(self.stderr)
+
+
+def fit_open_files(options: FetchOptions, warn: Callable[[str], None]) -> FetchOptions:
+    """Raise the soft open-file limit for -c connections; if the hard limit is too low, lower -c.
+
+    Every connection is a file descriptor; running out mid-run would fail URLs
+    with "too many open files" instead of fetching them.
+    """
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on POSIX
+        return options
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = options.concurrency + _SPARE_FILES
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        target = needed if hard == resource.RLIM_INFINITY else min(hard, needed)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        fitted = max(1, soft - _SPARE_FILES)
+        warn(
+            f"fetchcli: warning: open-file limit {soft} is too low for -c {options.concurrency};"
+            f" using -c {fitted}"
+        )
+        return dataclasses.replace(options, concurrency=fitted)
+    return options
