@@ -40,7 +40,7 @@ _END = object()
 
 
 async def fetch_stream(
-    urls: Urls, options: FetchOptions | None = None
+    urls: Urls, options: FetchOptions | None = None, *, stop: asyncio.Event | None = None
 ) -> AsyncIterator[FetchResult]:
     """Fetch every URL and yield one result each, as they complete.
 
@@ -52,10 +52,12 @@ async def fetch_stream(
 
     `urls` holds strings (each one input line, with the input rules of
     `options` applied) or ready-made `UrlRecord`s, in a sync or async iterable.
+    Setting `stop` ends the run early but gently: requests in flight are
+    cancelled, and every result already complete is still yielded.
     """
     options = options or FetchOptions()
     queue: asyncio.Queue[object] = asyncio.Queue(maxsize=max(64, options.concurrency))
-    engine = asyncio.create_task(_run(_records(urls, options), options, queue.put))
+    engine = asyncio.create_task(_run(_records(urls, options), options, queue.put, stop))
     try:
         while (item := await queue.get()) is not _END:
             if isinstance(item, _Failed):
@@ -70,6 +72,7 @@ async def _run(
     records: AsyncIterator[UrlRecord],
     options: FetchOptions,
     put: Callable[[object], Awaitable[None]],
+    stop: asyncio.Event | None,
 ) -> None:
     try:
         async with _fetcher(options) as fetch_result:
@@ -79,15 +82,17 @@ async def _run(
                     hosts = HostLimit(options.per_host, 4 * options.concurrency)
                 if options.rate:
                     rate = RateLimit(options.rate)
-            gate = make_gate(hosts, rate)
+            gate = make_gate(
+                hosts, rate, options.concurrency if options.mode is Mode.GATHER else None
+            )
             order = _InputOrder(options.concurrency) if options.order is Order.INPUT else None
 
             async def emit(seq: int, result: FetchResult) -> None:
                 if order is None:
                     await put(result)
                 else:
-                    for ready in order.release(seq, result):
-                        await put(ready)
+                    order.add(seq, result)
+                    await order.flush(put)
 
             async def fetch(seq: int, record: UrlRecord) -> None:
                 await emit(seq, await fetch_result(record, gate))
@@ -102,11 +107,29 @@ async def _run(
 
             numbered = _numbered(records) if order is None else order.admit(records)
             async with aclosing(records), aclosing(numbered):
-                await STRATEGIES[options.mode](numbered, handle, options.concurrency)
+                strategy = STRATEGIES[options.mode](numbered, handle, options.concurrency)
+                await _until_done_or_stopped(strategy, stop)
+            if order is not None:  # after a stop: what did complete, in order, gaps and all
+                await order.flush(put, everything=True)
     except Exception as exc:
         await put(_Failed(exc))
     else:
         await put(_END)
+
+
+async def _until_done_or_stopped(strategy: Awaitable[None], stop: asyncio.Event | None) -> None:
+    """Run a strategy to its end, or until `stop` is set (then cancel what is in flight)."""
+    if stop is None:
+        await strategy
+        return
+    work = asyncio.ensure_future(strategy)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({work, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        await _cancel([work, stopped])
+    if not work.cancelled():
+        work.result()  # re-raise what the strategy raised
 
 
 async def _queue_mode(
@@ -114,20 +137,39 @@ async def _queue_mode(
 ) -> None:
     """A fixed pool of n workers pulls from a bounded queue that one producer fills lazily."""
     queue: asyncio.Queue[tuple[int, UrlRecord] | None] = asyncio.Queue(maxsize=n)
+    producer = asyncio.current_task()
+    failures: list[BaseException] = []
 
     async def worker() -> None:
         while (item := await queue.get()) is not None:
             await handle(*item)
 
+    def watch(task: asyncio.Task[None]) -> None:
+        # A worker that dies must not leave the producer blocked on a full queue.
+        if not task.cancelled() and task.exception() is not None and producer is not None:
+            failures.append(task.exception())  # type: ignore[arg-type]
+            producer.cancel()
+
     workers: list[asyncio.Task[None]] = []
     try:
-        async for item in records:
-            if len(workers) < n:  # start workers as work arrives: small inputs need few
-                workers.append(asyncio.create_task(worker()))
-            await queue.put(item)
+        source_failure = None
+        try:
+            async for item in records:
+                if len(workers) < n:  # start workers as work arrives: small inputs need few
+                    workers.append(asyncio.create_task(worker()))
+                    workers[-1].add_done_callback(watch)
+                await queue.put(item)
+        except Exception as exc:  # a source failed: finish what was read, then say so
+            source_failure = exc
         for _ in workers:
             await queue.put(None)  # one sentinel per worker
         await asyncio.gather(*workers)
+        if source_failure is not None:
+            raise source_failure
+    except asyncio.CancelledError:
+        if failures:
+            raise failures[0] from None
+        raise
     finally:
         await _cancel(workers)
 
@@ -144,9 +186,7 @@ async def _semaphore_mode(
 
     tasks: list[asyncio.Task[None]] = []
     try:
-        async for seq, record in records:
-            tasks.append(asyncio.create_task(gated(seq, record)))
-        await asyncio.gather(*tasks)
+        await _start_all(records, tasks, gated)
     finally:
         await _cancel(tasks)
 
@@ -157,11 +197,22 @@ async def _gather_mode(
     """asyncio.gather over one coroutine per URL; the connection pool bounds concurrency."""
     tasks: list[asyncio.Task[None]] = []
     try:
-        async for seq, record in records:
-            tasks.append(asyncio.ensure_future(handle(seq, record)))
-        await asyncio.gather(*tasks)
+        await _start_all(records, tasks, handle)
     finally:
         await _cancel(tasks)
+
+
+async def _start_all(
+    records: AsyncIterator[tuple[int, UrlRecord]], tasks: list[asyncio.Task[None]], run: Handle
+) -> None:
+    """One task per record, then wait for all; a failing source still lets started ones end."""
+    try:
+        async for seq, record in records:
+            tasks.append(asyncio.ensure_future(run(seq, record)))
+    except Exception:
+        await asyncio.gather(*tasks)
+        raise
+    await asyncio.gather(*tasks)
 
 
 STRATEGIES = {
@@ -216,6 +267,7 @@ class _InputOrder:
         self._next = 0  # the oldest sequence number not yet written
         self._held: dict[int, FetchResult] = {}
         self._moved = asyncio.Event()
+        self._lock = asyncio.Lock()  # one writer at a time keeps the order
 
     async def admit(
         self, records: AsyncIterator[UrlRecord]
@@ -229,16 +281,30 @@ class _InputOrder:
             yield seq, record
             seq += 1
 
-    def release(self, seq: int, result: FetchResult) -> list[FetchResult]:
-        """Take one result; return those now ready to write, in input order."""
+    def add(self, seq: int, result: FetchResult) -> None:
+        """Hold a completed result until its turn."""
         self._held[seq] = result
-        ready = []
-        while self._next in self._held:
-            ready.append(self._held.pop(self._next))
-            self._next += 1
-        if ready:
-            self._moved.set()
-        return ready
+
+    async def flush(
+        self, put: Callable[[object], Awaitable[None]], everything: bool = False
+    ) -> None:
+        """Pass on the results whose turn has come (with `everything`, all held, in order).
+
+        A result leaves the held set only once `put` took it, so a cancelled
+        put loses nothing.
+        """
+        async with self._lock:
+            while True:
+                if self._next in self._held:
+                    seq = self._next
+                elif everything and self._held:
+                    seq = min(self._held)
+                else:
+                    return
+                await put(self._held[seq])
+                del self._held[seq]
+                self._next = seq + 1
+                self._moved.set()
 
 
 @asynccontextmanager

@@ -68,7 +68,7 @@ def classify(exc: BaseException) -> tuple[ErrorKind, str]:
     inner = getattr(exc, "exceptions", None)  # an exception group from a task group
     if isinstance(inner, tuple) and len(inner) == 1:
         return classify(inner[0])
-    if isinstance(exc, OverflowError):  # e.g. "port must be 0-65535" while connecting
+    if isinstance(exc, OverflowError) and "port" in str(exc):  # "port must be 0-65535"
         return ErrorKind.INVALID_URL, _one_line(exc, exc)
     cause = _root_cause(exc)
     message = _one_line(exc, cause)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from urllib.parse import urlsplit
 
 from fetchcli.client import Gate
@@ -16,18 +16,25 @@ def host_of(url: str) -> str:
     return urlsplit(url).hostname or ""
 
 
-def make_gate(hosts: HostLimit | None, rate: RateLimit | None) -> Gate | None:
-    """The per-host and rate limits as one async context manager per attempt, or None."""
+def make_gate(
+    hosts: HostLimit | None, rate: RateLimit | None, slots: int | None = None
+) -> Gate | None:
+    """The per-host and rate limits as one async context manager per attempt, or None.
+
+    `slots` (gather mode, where the pool is the only bound) keeps more requests
+    from passing the rate limit than there are connections: otherwise those
+    queued for a connection would all start together when connections free up.
+    """
     if hosts is None and rate is None:
         return None
+    pool = asyncio.Semaphore(slots) if slots and rate is not None else None
 
     @asynccontextmanager
     async def gate(url: str) -> AsyncIterator[None]:
-        if hosts is None:
-            await rate.wait()  # type: ignore[union-attr]
-            yield
-            return
-        async with hosts.hold(host_of(url)):
+        async with (
+            hosts.hold(host_of(url)) if hosts is not None else nullcontext(),
+            pool if pool is not None else nullcontext(),
+        ):
             if rate is not None:
                 await rate.wait()
             yield

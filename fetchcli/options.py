@@ -12,11 +12,13 @@ values raise `ValueError` with one sentence that names the flag, before any work
 
 from __future__ import annotations
 
+import math
 import re
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from urllib.parse import urlsplit
 
 from fetchcli._version import __version__
 
@@ -48,6 +50,7 @@ class Order(StrEnum):
 
 METHODS = ("GET", "HEAD", "HEAD,GET")
 SCHEMES = ("http", "https")
+PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
 
 DEFAULT_CONCURRENCY = 50
 MAX_CONCURRENCY = 10_000
@@ -98,6 +101,8 @@ def parse_header(text: str) -> tuple[str, str]:
         raise ValueError(f"--header expects 'Name: value' (got {text!r})")
     if _CONTROL.search(value):
         raise ValueError(f"--header value must not contain control characters (in {name!r})")
+    if not value.isascii():
+        raise ValueError(f"--header value must be ASCII (in {name!r}); percent-encode the rest")
     return name, value
 
 
@@ -214,8 +219,10 @@ class FetchOptions:
                     re.compile(pattern)
                 except re.error as exc:
                     raise ValueError(f"{flag} {pattern!r} is not a valid regex: {exc}") from None
-        if _CONTROL.search(self.user_agent):
-            raise ValueError("--user-agent must not contain control characters")
+        if _CONTROL.search(self.user_agent) or not self.user_agent.isascii():
+            raise ValueError("--user-agent must be ASCII without control characters")
+        if self.proxy is not None:
+            _check_proxy(self.proxy)
 
     @property
     def attempt_connect_timeout(self) -> float:
@@ -237,10 +244,17 @@ def _within(flag: str, value: int, low: int, high: int) -> None:
 
 
 def _positive(flag: str, value: float) -> None:
-    if not value > 0:
-        raise ValueError(f"{flag} must be more than 0 seconds (got {value!r})")
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"{flag} must be a finite number of seconds above 0 (got {value!r})")
 
 
 def _non_negative(flag: str, value: float) -> None:
-    if not value >= 0:
-        raise ValueError(f"{flag} must be 0 or more (got {value!r})")
+    if not (value >= 0 and math.isfinite(value)):
+        raise ValueError(f"{flag} must be a finite number, 0 or more (got {value!r})")
+
+
+def _check_proxy(proxy: str) -> None:
+    parts = urlsplit(proxy)
+    if parts.scheme.lower() not in PROXY_SCHEMES or not parts.hostname:
+        schemes = ", ".join(f"{s}://" for s in PROXY_SCHEMES)
+        raise ValueError(f"--proxy must be a URL starting with {schemes} (got {proxy!r})")

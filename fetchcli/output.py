@@ -7,10 +7,13 @@ as they complete and a killed run leaves only whole lines behind.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
+import queue
 import re
+import threading
 from collections.abc import Callable
 from typing import TextIO
 
@@ -23,6 +26,9 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # JSON escapes C0 itself; DEL and C1 pass through json.dumps unescaped.
 _JSON_UNSAFE = re.compile(r"[\x7f-\x9f]")
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
+# Lines the writer thread may hold before `put` waits (bounded memory for a slow reader).
+_PENDING_LINES = 4096
+_FULL_WAIT = 0.01
 
 
 def safe_text(text: str) -> str:
@@ -97,29 +103,92 @@ FORMATS: dict[str, Callable[[], Formatter | None]] = {
 
 
 class ResultWriter:
-    """Writes each result as one whole, flushed line to a text stream.
+    """Formats results as lines (`format`), with the header line the format needs first.
 
-    Usage: `writer = ResultWriter(sys.stdout, "jsonl"); writer.write(result)`.
+    Usage: `writer = ResultWriter("csv"); writer.header; writer.format(result)`.
     """
 
-    def __init__(self, stream: TextIO, fmt: str, *, header: bool = True) -> None:
-        self._stream = stream
+    def __init__(self, fmt: str) -> None:
         self._format = FORMATS[fmt]()
-        self.lines = 0
-        head = getattr(self._format, "header", None)
-        if head and header:
-            self._emit(head)
-
-    def write(self, result: FetchResult) -> None:
-        """Write one result; raises BrokenPipeError when the reader has gone."""
-        if self._format is not None:
-            self._emit(self._format(result))
-            self.lines += 1
+        self.header: str | None = getattr(self._format, "header", None)
 
     def format(self, result: FetchResult) -> str | None:
-        """The line for a result, without writing it."""
+        """The line for a result (no newline), or None for the `none` format."""
         return None if self._format is None else self._format(result)
 
-    def _emit(self, line: str) -> None:
+
+class LineSink:
+    """Writes whole lines, each flushed, from a thread of its own.
+
+    A slow or stalled reader of stdout then never blocks the event loop (and
+    so never stretches timings or delays signals); `put` waits, off the loop,
+    only while many lines are pending. The stream is opened on first use, so
+    a run that fails before any result leaves `-o FILE` as it was.
+    Usage: `sink = LineSink(lambda: sys.stdout); await sink.put(line); sink.close()`.
+    """
+
+    def __init__(self, open_stream: Callable[[], TextIO], *, owns_stream: bool) -> None:
+        self._open = open_stream
+        self._owns = owns_stream
+        self._stream: TextIO | None = None
+        self._lines: queue.Queue[str | None] = queue.Queue(maxsize=_PENDING_LINES)
+        self.broken = False  # the reader went away (`| head`)
+        self.error: OSError | None = None
+        self._thread = threading.Thread(target=self._run, name="fetchcli-writer", daemon=True)
+        self._thread.start()
+
+    async def put(self, line: str) -> None:
+        """Queue one line (without its newline); BrokenPipeError once the reader is gone."""
+        while True:
+            if self.broken:
+                raise BrokenPipeError("stdout was closed")
+            if self.error is not None:
+                raise self.error
+            try:
+                self._lines.put_nowait(line)
+                return
+            except queue.Full:
+                # A stalled reader: wait on the loop (not in a thread), so signals still work.
+                await asyncio.sleep(_FULL_WAIT)
+
+    def close(self, *, create: bool = True) -> None:
+        """Write what is pending, then close. With `create=False` an unopened file stays as it was.
+
+        Waits in short steps, so that a signal handler can still end the process
+        while a stalled reader holds the last lines.
+        """
+        if not create and self._stream is None:
+            self._owns = False
+            self._open = lambda: None  # type: ignore[assignment,return-value]
+        while True:
+            try:
+                self._lines.put(None, timeout=0.1)
+                break
+            except queue.Full:
+                continue
+        while self._thread.is_alive():
+            self._thread.join(0.1)
+
+    def _run(self) -> None:
+        while (line := self._lines.get()) is not None:
+            if self.broken or self.error is not None:
+                continue  # keep draining so that put() never waits forever
+            try:
+                self._write(line)
+            except BrokenPipeError:
+                self.broken = True
+            except OSError as exc:
+                self.error = exc
+        try:
+            if self._stream is None and self.error is None:
+                self._stream = self._open()
+            if self._stream is not None and self._owns:
+                self._stream.close()
+        except OSError as exc:
+            self.error = self.error or exc
+
+    def _write(self, line: str) -> None:
+        if self._stream is None:
+            self._stream = self._open()
         self._stream.write(line + "\n")
         self._stream.flush()

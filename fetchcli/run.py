@@ -14,12 +14,12 @@ import contextlib
 import json
 import os
 import signal
+import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
 
 from rich.text import Text
 
@@ -29,7 +29,7 @@ from fetchcli.engine import fetch_stream
 from fetchcli.environment import Environment, fit_open_files
 from fetchcli.errors import ExitCode
 from fetchcli.options import FetchOptions
-from fetchcli.output import ResultWriter, safe_text
+from fetchcli.output import LineSink, ResultWriter, safe_text
 from fetchcli.progress import REFRESH_SECONDS, StatusLine, make_console, print_summary
 from fetchcli.report import Report, ReportError, open_report
 from fetchcli.results import FetchResult
@@ -53,8 +53,24 @@ from fetchcli.summary import Summary
 _TERMINAL_BATCH = 200
 
 
+# After a first signal, how long the run may take to write what completed.
+_GRACE_SECONDS = 5.0
+
+
 class UsageProblem(Exception):
     """A usage error found before any work starts; the CLI exits 2 with its message."""
+
+
+def _check_writable(flag: str, path: Path | None) -> None:
+    """Fail now, not after the run, if a file cannot be written (nothing is truncated)."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise UsageProblem(f"{flag}: {str(path)!r} is a directory")
+    if not path.parent.is_dir():
+        raise UsageProblem(f"{flag}: no directory {str(path.parent)!r}")
+    if not os.access(path if path.exists() else path.parent, os.W_OK):
+        raise UsageProblem(f"{flag}: cannot write {str(path)!r}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -90,15 +106,14 @@ class Run:
                 check_readable(name)
             except OSError as exc:
                 raise UsageProblem(f"cannot read source {name!r}: {exc.strerror or exc}") from None
-        if settings.summary_json is not None and not settings.summary_json.parent.is_dir():
-            raise UsageProblem(
-                f"--summary-json: no directory {str(settings.summary_json.parent)!r}"
-            )
+        if settings.demo and self.sources:
+            raise UsageProblem("--demo reads no source: drop the file names, or drop --demo")
+        _check_writable("--summary-json", settings.summary_json)
         self.summary = Summary()
         self.report = self._open_report()
         self.resume = self._load_resume()
-        self.out = self._open_output()
-        self.writer = ResultWriter(self.out, settings.output_format)
+        self.writer = ResultWriter(settings.output_format)
+        self.sink = self._open_output()
         self.stats = SourceStats()
         self.console = make_console(self.env.stderr, bool(self.env.stderr_isatty))
         live = bool(self.env.stderr_isatty) and not settings.quiet
@@ -107,9 +122,11 @@ class Run:
         self._batch: list[str] | None = (
             [] if live and settings.output is None and self.env.stdout_isatty else None
         )
+        self.stop = asyncio.Event()
         self.interrupted: int | None = None
         self.broken_pipe = False
         self.input_error: str | None = None
+        self.fatal: str | None = None
         self.demo_mismatches: list[str] = []
         self._expected: object = None
 
@@ -129,36 +146,48 @@ class Run:
             raise UsageProblem("--resume needs -o FILE and --format jsonl")
         if settings.demo:
             raise UsageProblem("--resume does not combine with --demo")
+
+        def take(result: FetchResult) -> None:  # earlier results count in summary and report
+            self.summary.add(result)
+            if self.report is not None:
+                self.report.add(result)
+
         try:
-            return resume.load(
-                settings.output, self.sources, self.options.extract, self.summary.add
-            )
+            return resume.load(settings.output, self.sources, self.options.extract, take)
         except resume.ResumeError as exc:
             raise UsageProblem(str(exc)) from None
         except OSError as exc:
             name = str(settings.output)
             raise UsageProblem(f"--resume: cannot read {name!r}: {exc.strerror}") from None
 
-    def _open_output(self) -> TextIO:
+    def _open_output(self) -> LineSink:
         path = self.settings.output
-        if path is None:
+        if path is None or str(path) == "-":
             stream = self.env.stdout
             if hasattr(stream, "reconfigure"):
                 stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
-            return stream
-        try:
-            mode = "a" if self.resume is not None else "w"
-            return path.open(mode, encoding="utf-8", newline="")
-        except OSError as exc:
-            raise UsageProblem(f"-o/--output: cannot write {str(path)!r}: {exc.strerror}") from None
+            return LineSink(lambda: stream, owns_stream=False)
+        _check_writable("-o/--output", path)
+        mode = "a" if self.resume is not None else "w"
+        # Opened on first use: a run that fails before any result leaves FILE as it was.
+        return LineSink(lambda: path.open(mode, encoding="utf-8", newline=""), owns_stream=True)
 
     def execute(self) -> int:
         """Run to the end (or to a signal) and return the exit code."""
+        code = asyncio.run(self._main())
+        previous = {
+            signum: signal.signal(signum, lambda n, _f: os._exit(128 + n))
+            for signum in (signal.SIGINT, signal.SIGTERM)
+        }  # while the last lines drain, a signal ends the process at once
         try:
-            return asyncio.run(self._main())
+            self.sink.close(create=self.input_error is None)
         finally:
-            if self.out is not self.env.stdout:
-                self.out.close()
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+        if self.sink.error is not None:
+            self._warn(f"fetchcli: error: cannot write results: {self.sink.error}")
+            return ExitCode.USAGE
+        return code
 
     async def _main(self) -> int:
         started = time.perf_counter()
@@ -181,6 +210,8 @@ class Run:
             self.input_error = f"fetchcli: error: reading input failed: {exc}"
         except (CacheError, resume.ResumeError) as exc:
             self.input_error = f"fetchcli: error: {exc}"
+        except RuntimeError as exc:  # a --workers process died: finished results are written
+            self.fatal = f"fetchcli: error: {exc}; rerun with --resume to finish"
         finally:
             for signum in handled:
                 loop.remove_signal_handler(signum)
@@ -198,7 +229,10 @@ class Run:
         if self.interrupted is not None:  # a second signal: stop at once
             os._exit(128 + signum)
         self.interrupted = signum
-        work.cancel()
+        # Stop the engine gently: in-flight requests are cancelled, and what
+        # completed is still written. Whatever else the run is waiting on ends too.
+        self.stop.set()
+        asyncio.get_running_loop().call_later(_GRACE_SECONDS, work.cancel)
 
     async def _consume(self) -> None:
         if self.settings.demo:
@@ -209,11 +243,14 @@ class Run:
                 self._expected = demo.expected_outcome
                 if self.status is not None:
                     self.status.set_total(len(urls))
-                await self._fetch(self._strings("demo", urls))
+                try:
+                    await self._fetch(self._strings("demo", urls))
+                finally:
+                    self.summary.excluded = self.stats.excluded
             return
-        counting = None
+        counting = threading.Event()
         if self.status is not None and STDIN not in self.sources and self._countable():
-            counting = asyncio.create_task(self._count())
+            self._count(counting)
         eager = STDIN in self.sources and stdin_is_stream()
         lines = iter_records(self.sources, self.options, self.stats)
         if self.resume is not None:
@@ -222,18 +259,26 @@ class Run:
         try:
             await self._fetch(records)
         finally:
-            if counting is not None:
-                counting.cancel()
+            counting.set()
             self.summary.excluded = self.stats.excluded
 
     def _countable(self) -> bool:
         o = self.options
         return not (o.extract or o.unique or o.include or o.exclude)
 
-    async def _count(self) -> None:
-        total = await asyncio.to_thread(count_records, self.sources, self.options.shard)
-        if self.status is not None:
-            self.status.set_total(total)
+    def _count(self, stop: threading.Event) -> None:
+        """Count the records for the progress total in a thread that a stop ends at once."""
+        loop = asyncio.get_running_loop()
+        status = self.status
+        assert status is not None
+
+        def count() -> None:
+            with contextlib.suppress(OSError):
+                total = count_records(self.sources, self.options.shard, stop)
+                if total is not None:
+                    loop.call_soon_threadsafe(status.set_total, total)
+
+        threading.Thread(target=count, name="fetchcli-count", daemon=True).start()
 
     async def _strings(self, source: str, urls: list[str]) -> AsyncIterator[UrlRecord]:
         rules = InputRules(self.options, self.stats)
@@ -242,24 +287,29 @@ class Run:
                 yield record
 
     async def _fetch(self, records: AsyncIterator[UrlRecord]) -> None:
-        async with aclosing(fetch_stream(records, self.options)) as results:
+        if self.writer.header is not None and not (self.resume and self.resume.keys):
+            await self._emit(self.writer.header)
+        async with aclosing(fetch_stream(records, self.options, stop=self.stop)) as results:
             async for result in results:
-                self._take(result)
+                await self._take(result)
 
-    def _take(self, result: FetchResult) -> None:
+    async def _take(self, result: FetchResult) -> None:
         self.summary.add(result)
         if self.report is not None:
             self.report.add(result)
         if self._expected is not None:
             self._check_demo(result)
-        if self._batch is None:
-            self.writer.write(result)
-            return
         line = self.writer.format(result)
         if line is not None:
-            self._batch.append(line + "\n")
-            if len(self._batch) >= _TERMINAL_BATCH:
-                self._flush_batch()
+            await self._emit(line)
+
+    async def _emit(self, line: str) -> None:
+        if self._batch is None:
+            await self.sink.put(line)
+            return
+        self._batch.append(line + "\n")
+        if len(self._batch) >= _TERMINAL_BATCH:
+            self._flush_batch()
 
     def _flush_batch(self) -> None:
         if not self._batch:
@@ -267,11 +317,12 @@ class Run:
         if self.status is not None:
             self.status.clear()
         try:
-            self.out.write("".join(self._batch))
-            self.out.flush()
+            self.env.stdout.write("".join(self._batch))
+            self.env.stdout.flush()
         except BrokenPipeError:
             self._reader_gone()
-        self._batch.clear()
+        if self._batch is not None:
+            self._batch.clear()
 
     def _check_demo(self, result: FetchResult) -> None:
         want = self._expected(result.url, self.options)  # type: ignore[operator]
@@ -326,6 +377,9 @@ class Run:
         if self.input_error is not None:
             self._warn(self.input_error)
             return ExitCode.USAGE
+        if self.fatal is not None:
+            self._warn(self.fatal)
+            return ExitCode.FAILED
         if self.interrupted is not None:
             return ExitCode.SIGINT if self.interrupted == signal.SIGINT else ExitCode.SIGTERM
         if self.broken_pipe:

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from fetchcli.options import MAX_LINE_BYTES, SCHEMES, FetchOptions
 
 STDIN = "-"
+_BOM = b"\xef\xbb\xbf"
 # Read a little past the limit so that "too long" is decided after stripping.
 _READ_LIMIT = MAX_LINE_BYTES * 8
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):(?!\d+(?:[/?#]|$))")
@@ -184,6 +185,8 @@ def _split(stream: BinaryIO) -> Iterator[tuple[int, bytes, bool]]:
     number = 0
     while chunk := stream.readline(_READ_LIMIT):
         number += 1
+        if number == 1 and chunk.startswith(_BOM):
+            chunk = chunk[len(_BOM) :]  # editors on Windows start UTF-8 files with one
         if len(chunk) == _READ_LIMIT and not chunk.endswith(b"\n"):
             yield (number, *_long_line(chunk, stream))
         else:
@@ -281,13 +284,18 @@ def stdin_is_stream() -> bool:
         return True
 
 
-def count_records(sources: Iterable[str], shard: tuple[int, int] | None) -> int:
-    """How many records plain (non-extract) reading of these files gives, for the progress total."""
+def count_records(
+    sources: Iterable[str], shard: tuple[int, int] | None, stop: threading.Event | None = None
+) -> int | None:
+    """How many records plain (non-extract) reading gives, for the progress total.
+
+    None when `stop` was set before the count was done.
+    """
     positions = 0
     for name in sources:
-        for _, raw, _too_long in _read_lines(name):
-            stripped = raw.strip()
-            if stripped and not stripped.startswith(b"#"):
-                positions += 1
+        for _, raw, too_long in _read_lines(name):
+            if stop is not None and stop.is_set():
+                return None
+            positions += sum(1 for _ in _candidates(raw, False, too_long))
     k, n = shard or (1, 1)
     return max(0, (positions - k + n) // n)

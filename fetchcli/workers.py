@@ -33,6 +33,10 @@ from fetchcli.sources import UrlRecord
 _LINE_LIMIT = 1 << 20
 
 
+class WorkerError(RuntimeError):
+    """A worker process died with records still waiting for it."""
+
+
 def child_options(options: FetchOptions, workers: int) -> FetchOptions:
     """What each child runs with: its share of concurrency and rate, no input rules."""
     return dataclasses.replace(
@@ -68,8 +72,9 @@ class WorkerPool:
         self._count = workers
         self._children: list[asyncio.subprocess.Process] = []
         self._readers: list[asyncio.Task[None]] = []
-        self._waiting: dict[int, asyncio.Future[FetchResult]] = {}
+        self._waiting: dict[int, tuple[int, asyncio.Future[FetchResult]]] = {}
         self._next_id = 0
+        self._abandoned = False  # a fetch was cancelled: children may still be busy
 
     async def __aenter__(self) -> WorkerPool:
         config = _options_to_json(self._options)
@@ -84,7 +89,7 @@ class WorkerPool:
                 limit=_LINE_LIMIT,
             )
             self._children.append(child)
-            self._readers.append(asyncio.create_task(self._read(child)))
+            self._readers.append(asyncio.create_task(self._read(len(self._readers), child)))
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -92,7 +97,7 @@ class WorkerPool:
             if child.stdin is not None:
                 with suppress(OSError):
                     child.stdin.close()
-        if exc_info[0] is not None:  # stopped early: nothing more is wanted from them
+        if exc_info[0] is not None or self._abandoned:  # stopped early: nothing more is wanted
             for child in self._children:
                 with suppress(ProcessLookupError):
                     child.terminate()
@@ -121,29 +126,34 @@ class WorkerPool:
         ident = self._next_id
         self._next_id += 1
         future: asyncio.Future[FetchResult] = asyncio.get_running_loop().create_future()
-        self._waiting[ident] = future
+        self._waiting[ident] = (index, future)
         line = json.dumps([ident, record.source, record.line, record.url]) + "\n"
         try:
             assert child.stdin is not None
             child.stdin.write(line.encode())
             await child.stdin.drain()
             return await future
+        except asyncio.CancelledError:
+            self._abandoned = True
+            raise
         finally:
             self._waiting.pop(ident, None)
             self._load[index] -= 1
 
-    async def _read(self, child: asyncio.subprocess.Process) -> None:
+    async def _read(self, index: int, child: asyncio.subprocess.Process) -> None:
         assert child.stdout is not None
         while line := await child.stdout.readline():
             ident, record = json.loads(line)
-            future = self._waiting.get(ident)
+            _, future = self._waiting.get(ident, (index, None))
             if future is not None and not future.done():
                 future.set_result(FetchResult.from_record(record))
-        # A child that ends while records wait for it has failed: say so, lose nothing silently.
+        # A child that ends while its records wait has failed: say so, lose nothing silently.
         code = await child.wait()
-        for future in list(self._waiting.values()):
-            if not future.done():
-                future.set_exception(RuntimeError(f"a worker process exited with code {code}"))
+        for owner, future in list(self._waiting.values()):
+            if owner == index and not future.done():
+                future.set_exception(
+                    WorkerError(f"worker process {index + 1} exited (code {code})")
+                )
 
 
 async def _serve(options: FetchOptions) -> None:
