@@ -28,7 +28,7 @@ import httpx
 from fetchcli.errors import ErrorKind, classify, is_retryable
 from fetchcli.options import MAX_BACKOFF, FetchOptions
 from fetchcli.results import FetchResult
-from fetchcli.save import BodyFile
+from fetchcli.save import BodyFile, SaveError
 from fetchcli.sources import UrlRecord
 
 # HEAD,GET: statuses after which a HEAD is repeated as GET, because servers
@@ -109,16 +109,21 @@ async def fetch_one(
     options: FetchOptions,
     gate: Gate | None = None,
 ) -> FetchResult:
-    """Fetch one record with retries; always returns a result for it."""
+    """Fetch one record with retries; always returns a result for it.
+
+    The one exception it raises (besides cancellation) is SaveError: a failing
+    --save disk is not a fact about the URL, so no result could be honest.
+    """
     if record.error is not None:
         return invalid_result(record)
     started = time.perf_counter()
     method = "HEAD" if options.method == "HEAD,GET" else options.method
-    attempts = 0
+    attempts = retried = 0  # the HEAD probe of HEAD,GET is an attempt, not a retry
     while True:
         attempts += 1
         async with gate(record.url) if gate is not None else nullcontext():
-            attempt = await _attempt(client, record.url, method, options, attempts)
+            last_try = retried >= options.retries
+            attempt = await _attempt(client, record.url, method, options, last_try)
         if not attempt.sent:
             attempts = 0  # httpx refused the URL before sending anything
             break
@@ -128,10 +133,11 @@ async def fetch_one(
         if (
             attempt.error is None
             or attempt.saved_partly
-            or attempts > options.retries
+            or retried >= options.retries
             or not is_retryable(attempt.error, attempt.status)
         ):
             break
+        retried += 1
         delay = _backoff(options.backoff, attempts)
         if attempt.retry_after is not None:
             if attempt.retry_after > options.max_retry_after:
@@ -157,7 +163,7 @@ def invalid_result(record: UrlRecord) -> FetchResult:
 
 
 async def _attempt(
-    client: httpx.AsyncClient, url: str, method: str, options: FetchOptions, number: int
+    client: httpx.AsyncClient, url: str, method: str, options: FetchOptions, last_try: bool
 ) -> _Attempt:
     outcome = _Attempt()
     scope = anyio.CancelScope()
@@ -186,7 +192,9 @@ async def _attempt(
                 outcome.redirects += 1
                 request = response.next_request
                 await _drain(response)
-            await _read(response, outcome, options, url, skip_body=number <= options.retries)
+            await _read(response, outcome, options, url, skip_body=not last_try)
+    except SaveError:
+        raise  # our disk, not the URL, failed: the run stops and says so
     except Exception as exc:  # every failure becomes a classified result
         outcome.error, outcome.message = classify(exc)
         seen = outcome.last_response

@@ -34,6 +34,7 @@ from fetchcli.progress import REFRESH_SECONDS, StatusLine, make_console, print_s
 from fetchcli.report import Report, ReportError, open_report
 from fetchcli.results import FetchResult
 from fetchcli.resume import ResumeState
+from fetchcli.save import SaveError
 from fetchcli.sources import (
     STDIN,
     InputRules,
@@ -208,7 +209,7 @@ class Run:
             self._reader_gone()
         except OSError as exc:  # a source failed part-way: say so, keep what was done
             self.input_error = f"fetchcli: error: reading input failed: {exc}"
-        except (CacheError, resume.ResumeError) as exc:
+        except (CacheError, resume.ResumeError, SaveError) as exc:
             self.input_error = f"fetchcli: error: {exc}"
         except RuntimeError as exc:  # a --workers process died: finished results are written
             self.fatal = f"fetchcli: error: {exc}; rerun with --resume to finish"

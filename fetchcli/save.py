@@ -35,6 +35,10 @@ def safe_name(url: str) -> str:
     return f"{stem}-{digest}"
 
 
+class SaveError(Exception):
+    """Writing a body under --save failed (disk full, directory gone, no permission)."""
+
+
 class BodyFile:
     """A body being written into DIR under a temporary name, renamed when complete.
 
@@ -48,18 +52,24 @@ class BodyFile:
         self.written = 0
 
     async def write(self, chunk: bytes) -> None:
-        if self._file is None:
-            self._file = await asyncio.to_thread(open, self._temp, "wb")
-        await asyncio.to_thread(self._file.write, chunk)
+        try:
+            if self._file is None:
+                self._file = await asyncio.to_thread(open, self._temp, "wb")
+            await asyncio.to_thread(self._file.write, chunk)
+        except OSError as exc:
+            raise SaveError(f"--save: cannot write {self._path!r}: {exc.strerror}") from exc
         self.written += len(chunk)
 
     async def finish(self, truncated: bool) -> str:
         """Close and move into place (marked when truncated); returns the final path."""
-        if self._file is None:
-            self._file = await asyncio.to_thread(open, self._temp, "wb")
-        await asyncio.to_thread(self._file.close)
         final = self._path + (TRUNCATED_SUFFIX if truncated else "")
-        await asyncio.to_thread(os.replace, self._temp, final)
+        try:
+            if self._file is None:
+                self._file = await asyncio.to_thread(open, self._temp, "wb")
+            await asyncio.to_thread(self._file.close)
+            await asyncio.to_thread(os.replace, self._temp, final)
+        except OSError as exc:
+            raise SaveError(f"--save: cannot write {final!r}: {exc.strerror}") from exc
         return final
 
     async def discard(self) -> None:
@@ -69,6 +79,6 @@ class BodyFile:
 
     def _discard(self) -> None:
         assert self._file is not None
-        self._file.close()
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):
+            self._file.close()
             os.unlink(self._temp)

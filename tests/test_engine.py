@@ -228,3 +228,13 @@ def test_retry_after_as_a_past_http_date_retries_at_once(httpserver: HTTPServer)
     httpserver.expect_ordered_request("/past").respond_with_data("ok")
     (result,) = collect([httpserver.url_for("/past")], FetchOptions(retries=1, backoff=30))
     assert result.ok and result.attempts == 2 and result.elapsed < 10
+
+
+def test_head_get_probe_does_not_use_up_a_retry(httpserver: HTTPServer) -> None:
+    httpserver.expect_ordered_request("/h", method="HEAD").respond_with_data("", status=405)
+    httpserver.expect_ordered_request("/h", method="GET").respond_with_data("", status=503)
+    httpserver.expect_ordered_request("/h", method="GET").respond_with_data("body")
+    options = FetchOptions(method="HEAD,GET", retries=1, backoff=0.01)
+    (result,) = collect([httpserver.url_for("/h")], options)
+    assert result.ok and result.attempts == 3
+    assert [request.method for request, _ in httpserver.log] == ["HEAD", "GET", "GET"]

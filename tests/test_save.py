@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from pytest_httpserver import HTTPServer
 from typer.testing import Result
+from werkzeug import Request, Response
 
 from conftest import jsonl
 from fetchcli.save import TRUNCATED_SUFFIX, safe_name
@@ -303,3 +306,21 @@ def test_save_leaves_nothing_for_a_body_that_times_out(
     (record,) = jsonl(result.stdout)
     assert record["error"] == "timeout" and 0 < record["size"] < 100
     assert files_in(target) == {}
+
+
+def test_a_save_directory_that_fails_mid_run_stops_it_with_a_usage_error(
+    run_cli: RunCli, url_file: UrlFile, tmp_path: Path, httpserver: HTTPServer
+) -> None:
+    save = tmp_path / "bodies"
+
+    def remove_dir_then_answer(_request: Request) -> Response:
+        shutil.rmtree(save, ignore_errors=True)
+        return Response("body")
+
+    httpserver.expect_request("/gone").respond_with_handler(remove_dir_then_answer)
+    result = run_cli(
+        str(url_file(httpserver.url_for("/gone"))), "--save", str(save), "-q", "-r", "2"
+    )
+    assert result.exit_code == 2 and "--save" in result.stderr
+    assert len(httpserver.log) == 1  # not retried: the disk failed, not the URL
+    assert "Traceback" not in result.stderr
