@@ -97,6 +97,7 @@ class ResultCache:
         batch_size: int = BATCH_SIZE,
         flush_interval: float = FLUSH_INTERVAL,
         clock: Callable[[], float] = time.time,
+        variant: str = "",
     ) -> None:
         if not max_age >= 0:
             raise ValueError(f"--max-cache-age must be 0 or more seconds (got {max_age!r})")
@@ -105,6 +106,9 @@ class ResultCache:
         self._batch_size = max(1, batch_size)
         self._flush_interval = flush_interval
         self._clock = clock
+        # Results differ by how they were fetched (HEAD has no body, --no-follow stops
+        # at a redirect): a variant other than the default keys its own entries.
+        self._prefix = f"{variant} " if variant else ""
         self._executor: ThreadPoolExecutor | None = None
         self._db: sqlite3.Connection | None = None  # touched only by the worker thread
         # url -> row to write, or None to delete; committed by flush().
@@ -140,10 +144,11 @@ class ResultCache:
         """The cached result for this record, judged by today's `accept`, or None to fetch it."""
         if record.error is not None:
             return None
-        if record.url in self._pending:
-            row = self._pending[record.url]  # stored this run, not yet committed
+        key = self._prefix + record.url
+        if key in self._pending:
+            row = self._pending[key]  # stored this run, not yet committed
         else:
-            row = await self._call(self._read, record.url)
+            row = await self._call(self._read, key)
         if row is None:
             return None
         *kept, stored_at = row
@@ -165,12 +170,13 @@ class ResultCache:
         # an entry's age without anyone having checked the URL.
         if result.attempts == 0:
             return
+        key = self._prefix + result.url
         if result.ok and result.status is not None and result.error is None:
-            self._pending[result.url] = (*(getattr(result, f) for f in _KEPT), self._clock())
+            self._pending[key] = (*(getattr(result, f) for f in _KEPT), self._clock())
         else:
             # Never cache a failure, and let it retire an older success: the newest answer
             # wins, so a later run with a wider --accept cannot serve a stale status.
-            self._pending[result.url] = None
+            self._pending[key] = None
         if len(self._pending) >= self._batch_size:
             await self.flush()
 

@@ -342,4 +342,13 @@ def _open_cache(options: FetchOptions) -> AbstractAsyncContextManager[ResultCach
         return nullcontext()
     from fetchcli.cache import ResultCache
 
-    return ResultCache(options.cache, options.max_cache_age)
+    return ResultCache(options.cache, options.max_cache_age, variant=_cache_variant(options))
+
+
+def _cache_variant(options: FetchOptions) -> str:
+    """How results were fetched, when that is not the default GET that follows redirects."""
+    default = FetchOptions()
+    how = (options.method, options.follow, options.max_redirects)
+    if how == (default.method, default.follow, default.max_redirects):
+        return ""
+    return f"{options.method} follow={options.follow} max_redirects={options.max_redirects}"

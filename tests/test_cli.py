@@ -272,3 +272,19 @@ def test_report_xml_is_junit_with_one_case_per_url(
 def test_report_with_another_suffix_is_a_usage_error(run_cli: RunCli, tmp_path: Path) -> None:
     result = run_cli("-", "--report", str(tmp_path / "r.txt"), input=REFUSED + "\n")
     assert result.exit_code == 2 and "--report" in result.stderr
+
+
+def test_cache_keeps_results_of_other_methods_and_redirect_rules_apart(
+    site: HTTPServer, run_cli: RunCli, tmp_path: Path
+) -> None:
+    cache = str(tmp_path / "cache.db")
+    url = site.url_for("/moved") + "\n"
+    run_cli("-", "-q", "--cache", cache, input=url)
+    nofollow = jsonl(
+        run_cli("-", "-q", "--format", "jsonl", "--cache", cache, "--no-follow", input=url).stdout
+    )
+    head = jsonl(
+        run_cli("-", "-q", "--format", "jsonl", "--cache", cache, "-X", "HEAD", input=url).stdout
+    )
+    assert nofollow[0]["status"] == 301 and nofollow[0]["attempts"] == 1
+    assert head[0]["attempts"] == 1 and head[0]["size"] == 0
