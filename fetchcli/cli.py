@@ -315,6 +315,10 @@ def fetch(
 def main() -> None:
     """The console script: `fetchcli`."""
     if sys.argv[1:] == ["--version"]:  # answer without importing anything heavy
-        sys.stdout.write(f"fetchcli {__version__}\n")
+        try:
+            sys.stdout.write(f"fetchcli {__version__}\n")
+            sys.stdout.flush()
+        except BrokenPipeError:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return
     app(prog_name="fetchcli")

@@ -350,8 +350,8 @@ def expected_outcome(
         return None, ErrorKind.TOO_MANY_REDIRECTS
     elif _delay(kind, n) >= options.timeout:
         return None, ErrorKind.TIMEOUT
-    elif kind == "flaky" and options.retries < 1:
-        status = 503
+    elif kind == "flaky" and (options.retries < 1 or 503 in options.accept):
+        status = 503  # not retried: no retries left, or a 503 already counts as ok
     else:
         status = _FAILURES[kind][0] if kind in _FAILURES else 200
     return status, None if status in options.accept else ErrorKind.HTTP_STATUS

@@ -20,11 +20,12 @@ from typing import TextIO
 from fetchcli.errors import ErrorKind
 from fetchcli.results import FIELDS, FetchResult
 
-# C0 controls, DEL and C1 controls: never written raw, so that nothing from the
-# network can move a terminal's cursor, change its colours or split a line.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-# JSON escapes C0 itself; DEL and C1 pass through json.dumps unescaped.
-_JSON_UNSAFE = re.compile(r"[\x7f-\x9f]")
+# C0 controls, DEL, C1 controls and bidirectional overrides: never written raw,
+# so that nothing from the network can move a terminal's cursor, change its
+# colours, split a line or make text read differently from what it is.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# JSON escapes C0 itself; DEL, C1 and bidi overrides pass through json.dumps unescaped.
+_JSON_UNSAFE = re.compile(r"[\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
 # Lines the writer thread may hold before `put` waits (bounded memory for a slow reader).
 _PENDING_LINES = 4096
@@ -35,7 +36,12 @@ def safe_text(text: str) -> str:
     """Escape control characters as `\\xNN` so text can go to a terminal or a line."""
     if not _CONTROL.search(text):
         return text
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return _CONTROL.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def human_size(size: int | None) -> str:

@@ -9,7 +9,6 @@ record with `error` set, never an exception.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import hashlib
 import os
 import re
@@ -19,11 +18,13 @@ import threading
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from fetchcli.options import MAX_LINE_BYTES, SCHEMES, FetchOptions
 
 STDIN = "-"
+# Batches (or, from a pipe, records) the reader thread may have waiting.
+_PENDING_BATCHES = 4
 _BOM = b"\xef\xbb\xbf"
 # Read a little past the limit so that "too long" is decided after stripping.
 _READ_LIMIT = MAX_LINE_BYTES * 8
@@ -74,6 +75,12 @@ def normalize_url(text: str, default_scheme: str = "https") -> tuple[str, str | 
     if not parts.hostname or parts.netloc.endswith(":"):
         return url, "URL has no host" if not parts.hostname else "URL has an empty port"
     return url, None
+
+
+def _fetched_form(url: str) -> str:
+    """What is actually requested: host case and the #fragment do not matter."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc.lower(), parts.path or "/", parts.query, ""))
 
 
 def extract_urls(text: str) -> list[str]:
@@ -130,7 +137,7 @@ class InputRules:
             return True
         if self._options.unique:
             # A 16-byte digest keeps the seen-set small for huge inputs.
-            key = hashlib.blake2b(url.encode(), digest_size=16).digest()
+            key = hashlib.blake2b(_fetched_form(url).encode(), digest_size=16).digest()
             if key in self._seen:
                 self.stats.duplicates += 1
                 return True
@@ -235,18 +242,17 @@ async def aiter_in_thread(
     `tail -f log | fetchcli -` fetches each URL as it arrives.
     """
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[list[UrlRecord] | BaseException | None] = asyncio.Queue(maxsize=4)
+    queue: asyncio.Queue[list[UrlRecord] | BaseException | None] = asyncio.Queue()
+    room = threading.Semaphore(_PENDING_BATCHES if not eager else _PENDING_BATCHES * batch)
     stop = threading.Event()
 
     def put(item: list[UrlRecord] | BaseException | None) -> None:
-        future = asyncio.run_coroutine_threadsafe(queue.put(item), loop)
-        while not stop.is_set():
-            try:
-                future.result(timeout=0.5)
+        # A slot per item bounds memory; call_soon_threadsafe is cheap enough to
+        # hand over single records when reading a pipe.
+        while not room.acquire(timeout=0.5):
+            if stop.is_set():
                 return
-            except concurrent.futures.TimeoutError:  # not the builtin before Python 3.11
-                continue
-        future.cancel()
+        loop.call_soon_threadsafe(queue.put_nowait, item)
 
     def produce() -> None:
         pending: list[UrlRecord] = []
@@ -268,6 +274,7 @@ async def aiter_in_thread(
     thread.start()
     try:
         while (item := await queue.get()) is not None:
+            room.release()
             if isinstance(item, BaseException):
                 raise item
             for record in item:
