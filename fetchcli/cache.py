@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import sqlite3
 import time
 from collections.abc import Callable
@@ -27,7 +26,6 @@ from fetchcli.results import FetchResult
 if TYPE_CHECKING:
     from fetchcli.sources import UrlRecord
 
-DEFAULT_MAX_CACHE_AGE = "1d"
 SCHEMA_VERSION = 1
 # PRAGMA application_id: "fcli" in ASCII marks the file as a fetchcli cache.
 APPLICATION_ID = 0x6663_6C69
@@ -36,8 +34,6 @@ BUSY_TIMEOUT = 30.0
 BATCH_SIZE = 512
 FLUSH_INTERVAL = 0.5
 
-_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_AGE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)([smhd]?)", re.IGNORECASE)
 # The FetchResult fields an entry keeps; the others belong to the run that asks.
 _KEPT = ("url", "status", "final_url", "size", "redirects", "content_type", "truncated")
 _COLUMNS = ", ".join((*_KEPT, "stored_at"))
@@ -58,20 +54,6 @@ class CacheError(Exception):
     def __init__(self, path: str, reason: str) -> None:
         super().__init__(f"--cache {path}: {' '.join(reason.split())}")
         self.path = path
-
-
-def parse_age(text: str) -> float:
-    """Seconds in a `--max-cache-age` value: `90s`, `15m`, `2h`, `1d` or bare seconds.
-
-    Usage: `ResultCache("links.db", parse_age(DEFAULT_MAX_CACHE_AGE))`.
-    """
-    match = _AGE.fullmatch(text.strip())
-    if match is None:
-        raise ValueError(
-            "--max-cache-age expects seconds or a number with an s, m, h or d suffix"
-            f" such as 90s, 15m, 2h, 1d (got {text!r})"
-        )
-    return float(match.group(1)) * _UNITS[match.group(2).lower()]
 
 
 class ResultCache:

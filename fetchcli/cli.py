@@ -69,10 +69,8 @@ def _workers(text: str) -> int:
 
 
 def _age(text: str) -> float:
-    from fetchcli.cache import parse_age
-
     try:
-        return parse_age(text)
+        return opt.parse_age(text)
     except ValueError as exc:
         usage_error(str(exc))
 
@@ -228,7 +226,7 @@ def fetch(
     ] = None,
     max_cache_age: Annotated[
         str, _option("--max-cache-age", help="Reuse cached ok results younger than this (s/m/h/d).")
-    ] = "1d",
+    ] = opt.DEFAULT_MAX_CACHE_AGE,
     report: Annotated[
         Path | None,
         _option(

@@ -65,7 +65,7 @@ DEFAULT_MAX_REDIRECTS = 10
 DEFAULT_MAX_BODY = 50 * 1024 * 1024
 DEFAULT_ACCEPT = "200-299"
 DEFAULT_SCHEME = "https"
-DEFAULT_MAX_CACHE_AGE = 86400.0  # seconds: "1d"
+DEFAULT_MAX_CACHE_AGE = "1d"
 DEFAULT_USER_AGENT = f"fetchcli/{__version__}"
 # A line longer than this (after stripping) is an invalid_url record.
 MAX_LINE_BYTES = 8192
@@ -91,6 +91,21 @@ def parse_accept(text: str) -> frozenset[int]:
             raise ValueError(f"--accept codes must be ordered and within 100-599 (got {part!r})")
         codes.update(range(first, last + 1))
     return frozenset(codes)
+
+
+_AGE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)([smhd]?)", re.IGNORECASE)
+_AGE_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_age(text: str) -> float:
+    """Seconds in a `--max-cache-age` value: `90s`, `15m`, `2h`, `1d` or bare seconds."""
+    match = _AGE.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(
+            "--max-cache-age expects seconds or a number with an s, m, h or d suffix"
+            f" such as 90s, 15m, 2h, 1d (got {text!r})"
+        )
+    return float(match.group(1)) * _AGE_UNITS[match.group(2).lower()]
 
 
 def parse_header(text: str) -> tuple[str, str]:
@@ -163,7 +178,7 @@ class FetchOptions:
     max_body: int = DEFAULT_MAX_BODY
     save_dir: str | None = None
     cache: str | None = None
-    max_cache_age: float = DEFAULT_MAX_CACHE_AGE
+    max_cache_age: float = field(default_factory=lambda: parse_age(DEFAULT_MAX_CACHE_AGE))
     accept: frozenset[int] = field(default_factory=lambda: parse_accept(DEFAULT_ACCEPT))
     # input rules
     default_scheme: str = DEFAULT_SCHEME

@@ -16,12 +16,11 @@ from typing import TypeVar
 import pytest
 
 from fetchcli.cache import (
-    DEFAULT_MAX_CACHE_AGE,
     CacheError,
     ResultCache,
-    parse_age,
 )
 from fetchcli.errors import ErrorKind
+from fetchcli.options import DEFAULT_MAX_CACHE_AGE, parse_age
 from fetchcli.results import FetchResult
 from fetchcli.sources import UrlRecord
 
