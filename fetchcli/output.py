@@ -140,6 +140,7 @@ class LineSink:
         self._lines: queue.Queue[str | None] = queue.Queue(maxsize=_PENDING_LINES)
         self.broken = False  # the reader went away (`| head`)
         self.error: OSError | None = None
+        self._create = True  # open the stream at close even if no line came (-o FILE replaced)
         self._thread = threading.Thread(target=self._run, name="fetchcli-writer", daemon=True)
         self._thread.start()
 
@@ -163,9 +164,7 @@ class LineSink:
         Waits in short steps, so that a signal handler can still end the process
         while a stalled reader holds the last lines.
         """
-        if not create and self._stream is None:
-            self._owns = False
-            self._open = lambda: None  # type: ignore[assignment,return-value]
+        self._create = create
         while True:
             try:
                 self._lines.put(None, timeout=0.1)
@@ -186,7 +185,7 @@ class LineSink:
             except OSError as exc:
                 self.error = exc
         try:
-            if self._stream is None and self.error is None:
+            if self._stream is None and self.error is None and self._create:
                 self._stream = self._open()
             if self._stream is not None and self._owns:
                 self._stream.close()

@@ -1,17 +1,27 @@
-"""Result formats and the writer: text, jsonl, csv, none; safe_text; human_size."""
+"""Result formats, the writer and the line sink: text, jsonl, csv, none; safe_text; human_size."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+import itertools
 import json
 import re
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TextIO
 
 import pytest
 
 from fetchcli.errors import ErrorKind
 from fetchcli.output import (
+    _PENDING_LINES,
     FORMATS,
+    LineSink,
     ResultWriter,
     format_jsonl,
     format_text,
@@ -55,7 +65,7 @@ def ok_result(**changes: object) -> FetchResult:
         "truncated": False,
     }
     fields.update(changes)
-    return FetchResult(**fields)  # type: ignore[arg-type]
+    return FetchResult(**fields)
 
 
 def timeout_result(**changes: object) -> FetchResult:
@@ -69,7 +79,7 @@ def timeout_result(**changes: object) -> FetchResult:
         "message": "no complete response within 10s",
     }
     fields.update(changes)
-    return FetchResult(**fields)  # type: ignore[arg-type]
+    return FetchResult(**fields)
 
 
 def not_found_result() -> FetchResult:
@@ -276,15 +286,21 @@ def test_jsonl_is_one_line() -> None:
 
 
 def csv_rows(*results: FetchResult) -> list[list[str]]:
-    stream = io.StringIO()
-    writer = ResultWriter(stream, "csv")
+    """The header row and one row per result, parsed back as a csv reader sees them."""
+    writer = ResultWriter("csv")
+    assert writer.header is not None
+    lines = [writer.header]
     for result in results:
-        writer.write(result)
-    return list(csv.reader(io.StringIO(stream.getvalue())))
+        line = writer.format(result)
+        assert line is not None
+        assert "\n" not in line
+        lines.append(line)
+    return list(csv.reader(io.StringIO("".join(f"{line}\n" for line in lines))))
 
 
 def test_csv_header_row_is_the_jsonl_keys_in_order() -> None:
     assert csv_rows()[0] == SPEC_KEYS
+    assert ResultWriter("csv").header == ",".join(SPEC_KEYS)
 
 
 def test_csv_row_has_one_field_per_key() -> None:
@@ -333,9 +349,9 @@ def test_csv_error_is_the_kind_name() -> None:
 
 
 def test_csv_quotes_message_with_comma_and_quote() -> None:
-    stream = io.StringIO()
-    ResultWriter(stream, "csv").write(timeout_result(message='said "no", then left'))
-    assert stream.getvalue().splitlines()[1].endswith('"said ""no"", then left"')
+    line = ResultWriter("csv").format(timeout_result(message='said "no", then left'))
+    assert line is not None
+    assert line.endswith('"said ""no"", then left"')
 
 
 def test_csv_message_with_comma_and_quote_round_trips() -> None:
@@ -345,34 +361,86 @@ def test_csv_message_with_comma_and_quote_round_trips() -> None:
 
 
 def test_csv_escapes_control_characters() -> None:
-    stream = io.StringIO()
-    ResultWriter(stream, "csv").write(timeout_result(message="a\nb\x1bc"))
-    lines = stream.getvalue().splitlines()
-    assert len(lines) == 2
-    assert not RAW_CONTROL.search(stream.getvalue().replace("\n", ""))
+    line = ResultWriter("csv").format(timeout_result(message="a\nb\x1bc"))
+    assert line is not None
+    assert len(line.splitlines()) == 1
+    assert not RAW_CONTROL.search(line)
+    assert len(csv_rows(timeout_result(message="a\nb\x1bc"))) == 2
 
 
-def test_csv_header_can_be_left_out() -> None:
-    stream = io.StringIO()
-    ResultWriter(stream, "csv", header=False).write(ok_result())
-    assert len(stream.getvalue().splitlines()) == 1
-    assert not stream.getvalue().startswith("source,")
+def test_csv_row_does_not_include_the_header() -> None:
+    # The header is its own line (`writer.header`), so a caller can leave it out.
+    writer = ResultWriter("csv")
+    line = writer.format(ok_result())
+    assert line is not None
+    assert len(line.splitlines()) == 1
+    assert not line.startswith("source,")
+    assert line != writer.header
+
+
+def test_csv_rows_are_the_same_on_every_call() -> None:
+    writer = ResultWriter("csv")
+    first = writer.format(ok_result())
+    writer.format(timeout_result(message="x,y"))
+    assert writer.format(ok_result()) == first
+
+
+@pytest.mark.parametrize("fmt", ["text", "jsonl", "none"])
+def test_formats_other_than_csv_have_no_header(fmt: str) -> None:
+    assert ResultWriter(fmt).header is None
+
+
+@pytest.mark.parametrize(("fmt", "formatter"), [("text", format_text), ("jsonl", format_jsonl)])
+def test_writer_format_is_the_format_function(fmt: str, formatter: Callable[..., str]) -> None:
+    writer = ResultWriter(fmt)
+    for result in (ok_result(), timeout_result(), not_found_result(), invalid_result()):
+        assert writer.format(result) == formatter(result)
+
+
+def test_unknown_format_is_rejected() -> None:
+    with pytest.raises(KeyError):
+        ResultWriter("xml")
 
 
 # --- none and the writer ---------------------------------------------------
 
 
+def emit(stream: io.StringIO, fmt: str, results: list[FetchResult]) -> int:
+    """Write results as a run does: the header (if any), then each result's line, via a sink.
+
+    Returns how many lines were put.
+    """
+    writer = ResultWriter(fmt)
+    lines = [] if writer.header is None else [writer.header]
+    lines += [line for result in results if (line := writer.format(result)) is not None]
+    sink = LineSink(lambda: stream, owns_stream=False)
+
+    async def main() -> None:
+        for line in lines:
+            await sink.put(line)
+
+    try:
+        asyncio.run(main())
+    finally:
+        sink.close()
+    assert sink.error is None
+    assert not sink.broken
+    return len(lines)
+
+
 def test_none_format_writes_nothing() -> None:
-    stream = io.StringIO()
-    writer = ResultWriter(stream, "none")
-    writer.write(ok_result())
-    writer.write(timeout_result())
+    stream = CountingStream()
+    lines = emit(stream, "none", [ok_result(), timeout_result()])
     assert stream.getvalue() == ""
-    assert writer.lines == 0
+    assert lines == 0
+    assert stream.flushes == 0
 
 
 def test_none_format_has_no_line() -> None:
-    assert ResultWriter(io.StringIO(), "none").format(ok_result()) is None
+    writer = ResultWriter("none")
+    assert writer.format(ok_result()) is None
+    assert writer.format(timeout_result()) is None
+    assert writer.header is None
 
 
 def test_formats_are_exactly_the_spec_formats() -> None:
@@ -382,52 +450,419 @@ def test_formats_are_exactly_the_spec_formats() -> None:
 @pytest.mark.parametrize("fmt", ["text", "jsonl"])
 def test_writer_writes_one_line_per_result(fmt: str) -> None:
     stream = io.StringIO()
-    writer = ResultWriter(stream, fmt)
     results = [ok_result(), timeout_result(message="x\ny"), not_found_result(), invalid_result()]
-    for result in results:
-        writer.write(result)
+    lines = emit(stream, fmt, results)
     assert stream.getvalue().count("\n") == len(results)
     assert stream.getvalue().endswith("\n")
-    assert writer.lines == len(results)
+    assert lines == len(results)
 
 
 def test_writer_jsonl_lines_parse_as_json() -> None:
     stream = io.StringIO()
-    writer = ResultWriter(stream, "jsonl")
-    writer.write(ok_result())
-    writer.write(timeout_result())
+    emit(stream, "jsonl", [ok_result(), timeout_result()])
     assert [json.loads(line)["line"] for line in stream.getvalue().splitlines()] == [3, 9]
 
 
 def test_writer_line_equals_format() -> None:
     stream = io.StringIO()
-    writer = ResultWriter(stream, "text")
-    writer.write(ok_result())
-    assert stream.getvalue() == writer.format(ok_result()) + "\n"
+    emit(stream, "text", [ok_result()])
+    line = ResultWriter("text").format(ok_result())
+    assert line is not None
+    assert stream.getvalue() == line + "\n"
 
 
 @pytest.mark.parametrize("fmt", ["text", "jsonl", "csv"])
 def test_writer_flushes_each_whole_line(fmt: str) -> None:
     stream = CountingStream()
-    writer = ResultWriter(stream, fmt)
-    header_flushes = stream.flushes
-    for result in (ok_result(), timeout_result(), not_found_result()):
-        writer.write(result)
+    header_flushes = 0 if ResultWriter(fmt).header is None else 1
+    emit(stream, fmt, [ok_result(), timeout_result(), not_found_result()])
     assert stream.flushes - header_flushes == 3
     assert all(value.endswith("\n") for value in stream.flushed_values)
 
 
 def test_csv_writer_flushes_the_header() -> None:
     stream = CountingStream()
-    ResultWriter(stream, "csv")
+    assert emit(stream, "csv", []) == 1
     assert stream.flushes == 1
     assert stream.getvalue() == ",".join(SPEC_KEYS) + "\n"
 
 
 def test_writer_propagates_broken_pipe() -> None:
-    class Broken(io.StringIO):
-        def write(self, text: str) -> int:
-            raise BrokenPipeError
+    writer = ResultWriter("text")
+    stream = BrokenStream()
+    sink = LineSink(lambda: stream, owns_stream=False)
 
-    with pytest.raises(BrokenPipeError):
-        ResultWriter(Broken(), "text").write(ok_result())
+    async def main() -> None:
+        with pytest.raises(BrokenPipeError):
+            for _ in range(10 * _PENDING_LINES):
+                line = writer.format(ok_result())
+                assert line is not None
+                await sink.put(line)
+                await asyncio.sleep(0)
+
+    try:
+        asyncio.run(main())
+    finally:
+        sink.close()
+    assert sink.broken
+
+
+# --- the line sink ----------------------------------------------------------
+
+
+class BrokenStream(io.StringIO):
+    """A stream whose reader has gone (`| head`): every write raises BrokenPipeError."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        raise BrokenPipeError
+
+
+class ClosingStream(CountingStream):
+    """Keeps what was written when closed (a closed StringIO forgets it)."""
+
+    final: str | None = None
+
+    def close(self) -> None:
+        self.final = self.getvalue()
+        super().close()
+
+
+async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Wait, on the loop, until the writer thread has made `condition` true."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the writer thread did not get there in time"
+        await asyncio.sleep(0.005)
+
+
+def put_all(sink: LineSink, lines: list[str]) -> None:
+    async def main() -> None:
+        for line in lines:
+            await sink.put(line)
+
+    asyncio.run(main())
+
+
+def test_sink_writes_lines_in_order_each_followed_by_a_newline_and_a_flush() -> None:
+    stream = CountingStream()
+    lines = [f"line {i}" for i in range(50)] + ["", "straße 日本"]
+    sink = LineSink(lambda: stream, owns_stream=False)
+    put_all(sink, lines)
+    sink.close()
+    assert stream.getvalue() == "".join(f"{line}\n" for line in lines)
+    assert stream.flushes == len(lines)
+    # Each flush comes right after one whole line: never a part line, never two lines at once.
+    assert stream.flushed_values == [
+        "".join(f"{line}\n" for line in lines[:n]) for n in range(1, len(lines) + 1)
+    ]
+    assert sink.error is None
+    assert not sink.broken
+
+
+def test_sink_leaves_open_a_stream_it_does_not_own() -> None:
+    stream = CountingStream()
+    sink = LineSink(lambda: stream, owns_stream=False)
+    put_all(sink, ["a"])
+    sink.close()
+    assert not stream.closed
+    assert stream.getvalue() == "a\n"
+
+
+def test_sink_closes_a_stream_it_owns_after_the_last_line() -> None:
+    stream = ClosingStream()
+    sink = LineSink(lambda: stream, owns_stream=True)
+    put_all(sink, ["a", "b"])
+    sink.close()
+    assert stream.closed
+    assert stream.final == "a\nb\n"
+
+
+def test_sink_writes_from_its_own_thread_and_put_does_not_wait_for_the_write() -> None:
+    gate = threading.Event()
+    writers: list[threading.Thread] = []
+
+    class GatedStream(io.StringIO):
+        def write(self, text: str) -> int:
+            writers.append(threading.current_thread())
+            gate.wait(5)
+            return super().write(text)
+
+    stream = GatedStream()
+    sink = LineSink(lambda: stream, owns_stream=False)
+
+    async def main() -> None:
+        for line in ("a", "b", "c"):
+            await sink.put(line)  # returns although the first write is still held
+        assert stream.getvalue() == ""
+
+    try:
+        asyncio.run(main())
+    finally:
+        gate.set()
+        sink.close()
+    assert stream.getvalue() == "a\nb\nc\n"
+    assert writers
+    assert all(thread is not threading.main_thread() for thread in writers)
+
+
+def test_sink_opens_the_stream_lazily_and_once() -> None:
+    opened: list[threading.Thread] = []
+    stream = CountingStream()
+
+    def open_stream() -> io.StringIO:
+        opened.append(threading.current_thread())
+        return stream
+
+    sink = LineSink(open_stream, owns_stream=False)
+    time.sleep(0.05)
+    assert opened == []  # not opened before the first line
+    put_all(sink, ["a", "b", "c"])
+    sink.close()
+    assert len(opened) == 1
+    assert stream.getvalue() == "a\nb\nc\n"
+
+
+@pytest.fixture
+def out_file(tmp_path: Path) -> Path:
+    return tmp_path / "out.txt"
+
+
+def file_opener(path: Path, calls: list[Path] | None = None) -> Callable[[], TextIO]:
+    """Opens `path` for writing (so truncating it), as `-o FILE` does."""
+
+    def open_stream() -> TextIO:
+        if calls is not None:
+            calls.append(path)
+        return path.open("w", encoding="utf-8", newline="")
+
+    return open_stream
+
+
+def test_sink_close_without_create_leaves_an_existing_file_untouched(out_file: Path) -> None:
+    out_file.write_text("results of an earlier run\n", encoding="utf-8")
+    calls: list[Path] = []
+    sink = LineSink(file_opener(out_file, calls), owns_stream=True)
+    sink.close(create=False)
+    assert out_file.read_text(encoding="utf-8") == "results of an earlier run\n"
+    assert calls == []
+    assert sink.error is None
+
+
+def test_sink_close_without_create_does_not_create_a_missing_file(out_file: Path) -> None:
+    sink = LineSink(file_opener(out_file), owns_stream=True)
+    sink.close(create=False)
+    assert not out_file.exists()
+    assert sink.error is None
+
+
+def test_sink_close_without_create_does_not_open_a_stream_it_does_not_own() -> None:
+    opened: list[int] = []
+    stream = CountingStream()
+
+    def open_stream() -> io.StringIO:
+        opened.append(1)
+        return stream
+
+    sink = LineSink(open_stream, owns_stream=False)
+    sink.close(create=False)
+    assert opened == []
+    assert not stream.closed
+
+
+@pytest.mark.parametrize("existing", [True, False])
+def test_sink_close_without_lines_creates_or_truncates_the_file(
+    out_file: Path, existing: bool
+) -> None:
+    if existing:
+        out_file.write_text("results of an earlier run\n", encoding="utf-8")
+    sink = LineSink(file_opener(out_file), owns_stream=True)
+    sink.close()
+    assert out_file.exists()
+    assert out_file.read_text(encoding="utf-8") == ""
+    assert sink.error is None
+
+
+def test_sink_close_after_lines_replaces_the_file(out_file: Path) -> None:
+    out_file.write_text("results of an earlier run\n", encoding="utf-8")
+    sink = LineSink(file_opener(out_file), owns_stream=True)
+    put_all(sink, ["a", "b"])
+    sink.close()
+    assert out_file.read_text(encoding="utf-8") == "a\nb\n"
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_sink_close_without_create_still_writes_pending_lines(out_file: Path) -> None:
+    # E.g. a source fails part-way after some results were put: those results must be kept.
+    out_file.write_text("results of an earlier run\n", encoding="utf-8")
+    sink = LineSink(file_opener(out_file), owns_stream=True)
+
+    async def main() -> None:
+        await sink.put("result")
+        sink.close(create=False)  # at once, before the writer thread has taken the line
+
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1.0)  # keep the writer thread from running in between
+    try:
+        asyncio.run(main())
+    finally:
+        sys.setswitchinterval(previous)
+    assert out_file.read_text(encoding="utf-8") == "result\n"
+    assert sink.error is None
+
+
+def test_sink_broken_pipe_sets_broken_and_a_later_put_raises() -> None:
+    stream = BrokenStream()
+    sink = LineSink(lambda: stream, owns_stream=False)
+
+    async def main() -> None:
+        await sink.put("first")
+        await until(lambda: sink.broken)
+        with pytest.raises(BrokenPipeError):
+            await sink.put("second")
+        with pytest.raises(BrokenPipeError):
+            await sink.put("third")
+
+    try:
+        asyncio.run(main())
+    finally:
+        sink.close()  # returns
+    assert sink.broken
+    assert sink.error is None  # a reader going away is not a write error
+    assert stream.writes == 1  # nothing more is written once the reader has gone
+
+
+def test_sink_close_returns_after_a_broken_pipe_with_many_lines_queued() -> None:
+    stream = BrokenStream()
+    sink = LineSink(lambda: stream, owns_stream=True)
+    raised = False
+
+    async def main() -> None:
+        nonlocal raised
+        try:
+            for i in range(_PENDING_LINES + 1000):
+                await sink.put(f"line {i}")
+        except BrokenPipeError:
+            raised = True
+
+    asyncio.run(main())
+    started = time.monotonic()
+    sink.close()
+    assert time.monotonic() - started < 5
+    assert sink.broken
+    assert stream.writes == 1
+    assert stream.closed
+    assert raised
+
+
+def test_sink_reports_an_open_error_and_a_later_put_raises_it(tmp_path: Path) -> None:
+    path = tmp_path / "no-such-dir" / "out.txt"
+    sink = LineSink(file_opener(path), owns_stream=True)
+
+    async def main() -> None:
+        await sink.put("first")
+        await until(lambda: sink.error is not None)
+        with pytest.raises(OSError) as caught:
+            await sink.put("second")
+        assert caught.value is sink.error
+
+    try:
+        asyncio.run(main())
+    finally:
+        sink.close()  # returns
+    assert isinstance(sink.error, FileNotFoundError)
+    assert not sink.broken
+    assert not path.parent.exists()
+
+
+def test_sink_close_without_lines_reports_an_open_error(tmp_path: Path) -> None:
+    path = tmp_path / "no-such-dir" / "out.txt"
+    sink = LineSink(file_opener(path), owns_stream=True)
+    sink.close()
+    assert isinstance(sink.error, FileNotFoundError)
+
+
+def test_sink_close_without_create_does_not_report_an_open_error(tmp_path: Path) -> None:
+    path = tmp_path / "no-such-dir" / "out.txt"
+    sink = LineSink(file_opener(path), owns_stream=True)
+    sink.close(create=False)
+    assert sink.error is None
+
+
+def test_sink_reports_a_write_error_and_a_later_put_raises_it() -> None:
+    full = OSError(28, "No space left on device")
+
+    class FullDisk(io.StringIO):
+        def write(self, text: str) -> int:
+            raise full
+
+    sink = LineSink(FullDisk, owns_stream=True)
+
+    async def main() -> None:
+        await sink.put("first")
+        await until(lambda: sink.error is not None)
+        with pytest.raises(OSError) as caught:
+            await sink.put("second")
+        assert caught.value is full
+
+    try:
+        asyncio.run(main())
+    finally:
+        sink.close()
+    assert sink.error is full
+    assert not sink.broken
+
+
+class StalledStream(io.StringIO):
+    """A slow reader: each of the first `slow_lines` writes takes 0.05 s, then it catches up.
+
+    (Slow for every line, 5000 lines would take over four minutes to drain.)
+    """
+
+    def __init__(self, slow_lines: int) -> None:
+        super().__init__()
+        self.slow_lines = slow_lines
+
+    def write(self, text: str) -> int:
+        if self.slow_lines > 0:
+            self.slow_lines -= 1
+            time.sleep(0.05)
+        return super().write(text)
+
+
+def test_sink_with_a_slow_reader_does_not_block_the_event_loop() -> None:
+    stream = StalledStream(slow_lines=12)  # stalled for about 0.6 s
+    lines = [f"result {i}" for i in range(_PENDING_LINES + 1000)]  # more than the sink holds
+    sink = LineSink(lambda: stream, owns_stream=False)
+    ticks: list[float] = []
+
+    async def main() -> float:
+        async def tick() -> None:
+            while True:
+                ticks.append(time.perf_counter())
+                await asyncio.sleep(0.01)
+
+        ticker = asyncio.create_task(tick())
+        await asyncio.sleep(0)
+        started = time.perf_counter()
+        for line in lines:
+            await sink.put(line)
+        finished = time.perf_counter()
+        ticker.cancel()
+        await asyncio.gather(ticker, return_exceptions=True)
+        assert finished - started > 0.3  # the puts did wait for the stalled reader
+        return finished
+
+    try:
+        finished = asyncio.run(main())
+    finally:
+        sink.close()
+    while_waiting = [t for t in ticks if t <= finished]
+    assert len(while_waiting) >= 15  # ~60 if the loop is never held up
+    gaps = [b - a for a, b in itertools.pairwise(while_waiting)]
+    assert max(gaps) < 0.25  # never held up for the stalled writes
+    assert stream.getvalue() == "".join(f"{line}\n" for line in lines)
