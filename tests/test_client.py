@@ -7,6 +7,7 @@ import socket
 import ssl
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from fetchcli.client import fetch_one, make_client
+from fetchcli.demo import Request
 from fetchcli.errors import ErrorKind, classify
 from fetchcli.options import FetchOptions
 from fetchcli.results import FetchResult
@@ -357,3 +359,40 @@ def test_certificate_failure_under_a_connect_error_is_tls() -> None:
     exc = httpx.ConnectError("handshake failed")
     exc.__context__ = ssl.SSLCertVerificationError(1, "certificate verify failed")
     assert classify(exc)[0] is ErrorKind.TLS
+
+
+async def _raw_headers(request: Request) -> None:
+    """Answers with headers no well-behaved server sends: huge, or not UTF-8."""
+    if request.path == "/huge-headers":
+        head = (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n" + b"X-Big: " + b"a" * 200_000 + b"\r\n\r\n"
+        )
+    else:
+        head = (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+            b"Content-Type: text/plain; charset=\xff\xfe\r\nX-Latin: caf\xe9\r\n\r\n"
+        )
+    request.writer.write(head + b"ok")
+    await request.writer.drain()
+
+
+def test_oversized_headers_are_a_protocol_error() -> None:
+    with ThreadedServer(_raw_headers) as raw:
+        result = fetch(raw.url("/huge-headers"))
+    assert result.error is ErrorKind.PROTOCOL and result.status is None
+
+
+def test_non_utf8_header_values_are_read_not_fatal() -> None:
+    with ThreadedServer(_raw_headers) as raw:
+        result = fetch(raw.url("/latin1"))
+    assert result.ok and result.size == 2
+    assert result.content_type is not None and "\xff" in result.content_type
+
+
+def test_a_url_of_ten_thousand_characters_is_an_invalid_line(tmp_path: Path) -> None:
+    from fetchcli.sources import iter_records
+
+    path = tmp_path / "long.txt"
+    path.write_text("http://127.0.0.1/" + "a" * 10_000 + "\n")
+    (record,) = iter_records([str(path)], FetchOptions())
+    assert record.error is not None and "8192" in record.error
