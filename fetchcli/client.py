@@ -80,7 +80,9 @@ def make_client(options: FetchOptions) -> httpx.AsyncClient:
 
 def uses_fast_transport(options: FetchOptions) -> bool:
     """aiohttp's pool for plain HTTP/1.1; httpx's own for HTTP/2 and for proxies."""
-    if options.http2 or options.proxy or urllib.request.getproxies():
+    # getproxies() also reports NO_PROXY (as "no"): only a real proxy counts.
+    env_proxies = [scheme for scheme in urllib.request.getproxies() if scheme != "no"]
+    if options.http2 or options.proxy or env_proxies:
         return False
     return importlib.util.find_spec("aiohttp") is not None
 

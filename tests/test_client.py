@@ -396,3 +396,22 @@ def test_a_url_of_ten_thousand_characters_is_an_invalid_line(tmp_path: Path) -> 
     path.write_text("http://127.0.0.1/" + "a" * 10_000 + "\n")
     (record,) = iter_records([str(path)], FetchOptions())
     assert record.error is not None and "8192" in record.error
+
+
+def test_no_proxy_alone_keeps_the_fast_transport(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fetchcli.client import uses_fast_transport
+
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    for name in (
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    assert uses_fast_transport(FetchOptions())
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    assert not uses_fast_transport(FetchOptions())
+    assert not uses_fast_transport(FetchOptions(http2=True))
