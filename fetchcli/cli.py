@@ -311,12 +311,5 @@ def fetch(
 
 
 def main() -> None:
-    """The console script: `fetchcli`."""
-    if sys.argv[1:] == ["--version"]:  # answer without importing anything heavy
-        try:
-            sys.stdout.write(f"fetchcli {__version__}\n")
-            sys.stdout.flush()
-        except BrokenPipeError:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return
+    """Run the Typer app (`fetchcli.__main__` answers `--version` before importing this)."""
     app(prog_name="fetchcli")

@@ -199,9 +199,9 @@ def test_version_does_not_import_httpx() -> None:
     code = (
         "import sys\n"
         "sys.argv = ['fetchcli', '--version']\n"
-        "from fetchcli.cli import main\n"
+        "from fetchcli.__main__ import main\n"
         "main()\n"
-        "assert 'httpx' not in sys.modules\n"
+        "assert not {'httpx', 'typer', 'rich'} & set(sys.modules), sorted(sys.modules)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
     assert done.returncode == 0, done.stderr.decode()
