@@ -1,31 +1,13 @@
-"""The benchmark's results: runs, cells of repeated runs, and the Markdown report."""
+"""The benchmark's results: runs, cells of repeated runs, medians, ratios, Markdown tables."""
 
 from __future__ import annotations
 
-import datetime as dt
-import importlib.metadata
-import os
-import platform
-import shutil
-import subprocess
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from _clients import Client
 from _measure import Usage, median
 
-PACKAGES = (
-    "fetchcli",
-    "httpx",
-    "httpcore",
-    "h11",
-    "h2",
-    "anyio",
-    "sniffio",
-    "aiohttp",
-    "httpx-aiohttp",
-)
 NOT_RUN = "—"
 
 
@@ -110,6 +92,14 @@ def fmt(value: float | None, digits: int = 2) -> str:
     return f"{value:.{digits}f}"
 
 
+def fmt_rss(cell: Cell, floor_mib: float) -> str:
+    """Median peak RSS in MiB, or `≤ floor` when the client is no bigger than the helper."""
+    rss = cell.median_of(lambda r: r.rss_mib)
+    if rss is not None and rss <= floor_mib * 1.02:
+        return f"≤ {floor_mib:.1f}"
+    return fmt(rss, 1)
+
+
 def _runs_ok(cell: Cell) -> str:
     return f"{len(cell.good)}/{len(cell.runs)}" if cell.runs else "0/0"
 
@@ -120,7 +110,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return lines
 
 
-def throughput_table(cells: Sequence[Cell]) -> list[str]:
+def throughput_table(cells: Sequence[Cell], floor_mib: float) -> list[str]:
     """Client rows with req/s, CPU, RSS and the ratios to curl and to the textbook baseline."""
     by_key = {c.client.key: c for c in cells}
     curl, textbook = by_key.get("curl"), by_key.get("textbook")
@@ -132,7 +122,7 @@ def throughput_table(cells: Sequence[Cell]) -> list[str]:
                 f"`{cell.label}`",
                 fmt(rps, 0) if rps is not None else ("FAILED" if cell.runs else NOT_RUN),
                 fmt(cell.median_of(lambda r: r.cpu_per_1000), 3),
-                fmt(cell.median_of(lambda r: r.rss_mib), 1),
+                fmt_rss(cell, floor_mib),
                 fmt(paired_ratio(cell, curl, lambda r: r.usage.wall)),
                 fmt(paired_ratio(cell, textbook, lambda r: r.rps)),
                 _runs_ok(cell),
@@ -146,7 +136,7 @@ def throughput_table(cells: Sequence[Cell]) -> list[str]:
     return _table(header, rows)
 
 
-def sweep_table(cells: Sequence[Cell], reference: int) -> list[str]:
+def sweep_table(cells: Sequence[Cell], reference: int, floor_mib: float) -> list[str]:
     """Rows per client and concurrency, with ratios to the same client at the reference c."""
     refs = {c.client.key: c for c in cells if c.concurrency == reference}
     rows = []
@@ -159,7 +149,7 @@ def sweep_table(cells: Sequence[Cell], reference: int) -> list[str]:
                 str(cell.concurrency),
                 fmt(rps, 0) if rps is not None else ("FAILED" if cell.runs else NOT_RUN),
                 fmt(cell.median_of(lambda r: r.cpu_per_1000), 3),
-                fmt(cell.median_of(lambda r: r.rss_mib), 1),
+                fmt_rss(cell, floor_mib),
                 fmt(paired_ratio(cell, ref, lambda r: r.rps)),
                 fmt(paired_ratio(cell, ref, lambda r: r.cpu_per_1000)),
                 _runs_ok(cell),
@@ -173,7 +163,7 @@ def sweep_table(cells: Sequence[Cell], reference: int) -> list[str]:
     return _table(header, rows)
 
 
-def startup_table(cells: Sequence[Cell]) -> list[str]:
+def startup_table(cells: Sequence[Cell], floor_mib: float) -> list[str]:
     """Start-up rows: wall and CPU in ms, RSS, and the ratio to `python -c pass`."""
     base = cells[0] if cells else None
     rows = []
@@ -184,7 +174,7 @@ def startup_table(cells: Sequence[Cell]) -> list[str]:
                 f"`{cell.label}`",
                 fmt(wall, 1) if wall is not None else ("FAILED" if cell.runs else NOT_RUN),
                 fmt(cell.median_of(lambda r: r.usage.cpu * 1000), 1),
-                fmt(cell.median_of(lambda r: r.rss_mib), 1),
+                fmt_rss(cell, floor_mib),
                 fmt(paired_ratio(cell, base, lambda r: r.usage.wall)),
                 _runs_ok(cell),
                 cell.note(),
@@ -194,7 +184,7 @@ def startup_table(cells: Sequence[Cell]) -> list[str]:
     return _table([*header, "runs ok", "note"], rows)
 
 
-def memory_table(cells: Sequence[Cell]) -> list[str]:
+def memory_table(cells: Sequence[Cell], floor_mib: float) -> list[str]:
     """Peak RSS of queue mode by number of URLs, and its ratio to the smallest point."""
     first = next((c.median_of(lambda r: r.rss_mib) for c in cells if c.good), None)
     rows = []
@@ -204,7 +194,9 @@ def memory_table(cells: Sequence[Cell]) -> list[str]:
         rows.append(
             [
                 cell.label,
-                fmt(rss, 1) if rss is not None else ("FAILED" if cell.runs else NOT_RUN),
+                fmt_rss(cell, floor_mib)
+                if rss is not None
+                else ("FAILED" if cell.runs else NOT_RUN),
                 fmt(rss / first if rss is not None and first else None),
                 fmt(wall, 1),
                 fmt(cell.median_of(lambda r: r.rps), 0),
@@ -212,65 +204,10 @@ def memory_table(cells: Sequence[Cell]) -> list[str]:
                 cell.note(),
             ]
         )
+    if not rows:
+        rows.append(["—"] * 6 + ["skipped: no memory points (--tiny, or --memory-points '')"])
     header = ["URLs", "peak RSS MiB", "× first point RSS", "wall s", "req/s", "CPU s / 1000 req"]
     return _table([*header, "note"], rows)
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _memory_total() -> str:
-    try:
-        with open("/proc/meminfo", encoding="utf-8") as info:
-            kib = int(info.readline().split()[1])
-        return f"{kib / 1024 / 1024:.1f} GiB"
-    except (OSError, ValueError, IndexError):
-        return "unknown"
-
-
-def _version(name: str) -> str:
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def _curl_version() -> str:
-    curl = shutil.which("curl")
-    if not curl:
-        return "not found"
-    try:
-        out = subprocess.run([curl, "--version"], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
-    return " ".join(out.stdout.split()[:2])
-
-
-def machine_lines() -> list[str]:
-    """The machine section: CPU, memory, kernel, Python and package versions, date, load."""
-    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-    load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
-    versions = ", ".join(f"{name} {_version(name)}" for name in PACKAGES)
-    return [
-        f"- date: {now}",
-        f"- nproc: {os.cpu_count()} (usable by this process: {affinity}); CPU: {_cpu_model()}; "
-        f"memory: {_memory_total()}",
-        f"- OS: {platform.system()} {platform.release()} ({platform.machine()})",
-        f"- Python: {platform.python_implementation()} {platform.python_version()} "
-        f"({sys.executable})",
-        f"- packages: {versions}",
-        f"- curl: {_curl_version()}",
-        f"- load average (1/5/15 min) at start: {load}",
-    ]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -309,6 +246,8 @@ def targets_table(results: dict[str, list[Cell]], sweep_ref: int) -> list[str]:
     best = "fetchcli-best"
     one, big, sweep = results.get("1k", []), results.get("100k", []), results.get("sweep", [])
     top = max((c.concurrency for c in sweep), default=sweep_ref)
+    swept = top != sweep_ref  # one concurrency only: nothing to compare
+    top_name = f"c={top}" if swept else "the highest c"
     wall: Callable[[Run], float] = lambda r: r.usage.wall  # noqa: E731
     rps: Callable[[Run], float] = lambda r: r.rps  # noqa: E731
     cpu: Callable[[Run], float] = lambda r: r.cpu_per_1000  # noqa: E731
@@ -333,13 +272,17 @@ def targets_table(results: dict[str, list[Cell]], sweep_ref: int) -> list[str]:
             limit=0.5,
         ),
         Target(
-            name=f"sweep: best req/s at c={top} ÷ at c={sweep_ref}",
-            value=paired_ratio(_find(sweep, best, top), _find(sweep, best, sweep_ref), rps),
+            name=f"sweep: best req/s at {top_name} ÷ at c={sweep_ref}",
+            value=paired_ratio(_find(sweep, best, top), _find(sweep, best, sweep_ref), rps)
+            if swept
+            else None,
             limit=0.8,
         ),
         Target(
-            name=f"sweep: best CPU per request at c={top} ÷ at c={sweep_ref}",
-            value=paired_ratio(_find(sweep, best, top), _find(sweep, best, sweep_ref), cpu),
+            name=f"sweep: best CPU per request at {top_name} ÷ at c={sweep_ref}",
+            value=paired_ratio(_find(sweep, best, top), _find(sweep, best, sweep_ref), cpu)
+            if swept
+            else None,
             limit=1.3,
             at_least=False,
         ),

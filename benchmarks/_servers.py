@@ -235,7 +235,7 @@ def local_server(choice: str, workdir: Path) -> Iterator[Server]:
         note = "" if choice == "fallback" else "nginx not found (apt-get install nginx-light); "
         process, port = _start_fallback(root)
         description = (
-            f"{note}fallback: benchmarks/fallback_server.py, a single-threaded asyncio "
+            f"{note}benchmarks/fallback_server.py, a single-threaded asyncio "
             "HTTP/1.1 keep-alive server (far slower than nginx)"
         )
         server = Server(

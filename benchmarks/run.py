@@ -28,243 +28,32 @@ Usage:
 
   python benchmarks/run.py --output benchmarks/results-2026-11-25.md
   python benchmarks/run.py --quick --only 1k,sweep
-  python benchmarks/run.py --fetchcli-best-args '--mode queue --workers 2'
+  python benchmarks/run.py --fetchcli-best-args='--mode queue --workers 2'
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
-import shlex
 import shutil
 import signal
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
 from _clients import Client, Job, Verdict, curl_lines, make_clients, skip_reason
-from _measure import Usage, local_env, run_measured
-from _report import (
-    Cell,
-    Run,
-    machine_lines,
-    memory_table,
-    startup_table,
-    sweep_table,
-    targets_table,
-    throughput_table,
-)
+from _measure import Usage, local_env, rss_floor_kib, run_measured
+from _render import render, summarize_importtime
+from _report import Cell, Run
 from _servers import FILES, Server, ServerError, local_server
+from _settings import CONCURRENCY, Settings, Workload, parse_args, workloads
 
-WORKLOADS = ("1k", "100k", "sweep", "startup", "memory")
-CONCURRENCY = 50
-THROUGHPUT_CLIENTS = (
-    "curl", "textbook", "aiohttp", "fetchcli-queue", "fetchcli-semaphore",
-    "fetchcli-gather", "fetchcli-best",
-)  # fmt: skip
-SWEEP_CLIENTS = ("fetchcli-best", "textbook")
 STARTUP_URLS = 10
 WARMUP_URLS = 20
 MEMORY_MIN_RPS = 200  # the memory runs' timeout assumes at least this rate
 WRITE_CHUNK = 10_000  # URL lines per write: big files are streamed to disk
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Preset:
-    """Sizes for a full, quick or tiny run."""
-
-    n_small: int
-    n_large: int
-    repeat: int
-    sweep: tuple[int, ...]
-    memory: tuple[int, ...]
-    startup_runs: int
-
-
-PRESETS = {
-    "full": Preset(
-        n_small=5000,
-        n_large=1000,
-        repeat=3,
-        sweep=(10, 50, 200, 1000),
-        memory=(10_000, 100_000, 1_000_000),
-        startup_runs=10,
-    ),
-    "quick": Preset(
-        n_small=500,
-        n_large=500,
-        repeat=1,
-        sweep=(10, 50),
-        memory=(10_000, 100_000),
-        startup_runs=5,
-    ),
-    "tiny": Preset(n_small=100, n_large=100, repeat=1, sweep=(10,), memory=(), startup_runs=3),
-}
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Settings:
-    """What to run, resolved from the preset and the flags."""
-
-    preset: str
-    n_small: int
-    n_large: int
-    repeat: int
-    sweep: tuple[int, ...]
-    memory: tuple[int, ...]
-    startup_runs: int
-    only: tuple[str, ...]
-    server: str
-    best_args: str
-    run_timeout: float
-    output: Path | None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Workload:
-    """A throughput workload: N URLs of one file at some concurrencies, for some clients."""
-
-    key: str
-    title: str
-    file: str
-    n: int
-    concurrencies: tuple[int, ...]
-    clients: tuple[str, ...]
-
-
-def _int_list(text: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(x.replace("_", "")) for x in text.split(",") if x.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a list of integers: {text!r}") from None
-    if any(v < 1 for v in values):
-        raise argparse.ArgumentTypeError(f"values must be ≥ 1: {text!r}")
-    return values
-
-
-def _workloads(text: str) -> tuple[str, ...]:
-    names = tuple(x.strip() for x in text.split(",") if x.strip())
-    unknown = [n for n in names if n not in WORKLOADS]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(f"choose from {','.join(WORKLOADS)}, got {text!r}")
-    return names
-
-
-def parse_args(argv: Sequence[str] | None = None) -> Settings:
-    """Turn the command line into Settings."""
-    parser = argparse.ArgumentParser(
-        prog="python benchmarks/run.py",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    size = parser.add_mutually_exclusive_group()
-    size.add_argument(
-        "--quick",
-        action="store_true",
-        help="smoke run: 500 URLs, 1 repetition, sweep c=10,50, memory 10k and 100k only",
-    )
-    size.add_argument(
-        "--tiny",
-        action="store_true",
-        help="test run: 100 URLs, 1 repetition, sweep c=10 only, no memory curve",
-    )
-    parser.add_argument("--repeat", type=int, help="repetitions of each cell (default 3)")
-    parser.add_argument(
-        "--n", type=int, help="URLs in every throughput workload (overrides 5000 / 1000)"
-    )
-    parser.add_argument(
-        "--only",
-        type=_workloads,
-        default=WORKLOADS,
-        help=f"comma-separated workloads to run, of {','.join(WORKLOADS)} (default all)",
-    )
-    parser.add_argument(
-        "--sweep", type=_int_list, help="concurrencies of the sweep (default 10,50,200,1000)"
-    )
-    parser.add_argument(
-        "--memory-points",
-        type=_int_list,
-        help="URL counts of the memory curve (default 10000,100000,1000000)",
-    )
-    parser.add_argument(
-        "--startup-runs", type=int, help="runs of each start-up command (default 10)"
-    )
-    parser.add_argument(
-        "--server",
-        choices=("auto", "nginx", "fallback"),
-        default="auto",
-        help="auto: nginx if installed, else the fallback asyncio server (default auto)",
-    )
-    parser.add_argument(
-        "--fetchcli-best-args",
-        default="--mode queue",
-        help="extra fetchcli flags of the 'fetchcli best' row and the sweep "
-        "(default '--mode queue')",
-    )
-    parser.add_argument(
-        "--run-timeout",
-        type=float,
-        default=600.0,
-        help="seconds before one client run is killed and counted as failed (default 600)",
-    )
-    parser.add_argument("--output", type=Path, help="also write the report to this file")
-    args = parser.parse_args(argv)
-    preset_name = "quick" if args.quick else "tiny" if args.tiny else "full"
-    preset = PRESETS[preset_name]
-    for name in ("repeat", "n", "startup_runs"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            parser.error(f"--{name.replace('_', '-')} must be ≥ 1")
-    return Settings(
-        preset=preset_name,
-        n_small=args.n or preset.n_small,
-        n_large=args.n or preset.n_large,
-        repeat=args.repeat or preset.repeat,
-        sweep=args.sweep or preset.sweep,
-        memory=preset.memory if args.memory_points is None else args.memory_points,
-        startup_runs=args.startup_runs or preset.startup_runs,
-        only=args.only,
-        server=args.server,
-        best_args=args.fetchcli_best_args,
-        run_timeout=args.run_timeout,
-        output=args.output,
-    )
-
-
-def workloads(settings: Settings) -> list[Workload]:
-    """The throughput workloads selected by --only."""
-    small, large = settings.n_small, settings.n_large
-    every = [
-        Workload(
-            key="1k",
-            title=f"{small:,} × 1 KiB, c={CONCURRENCY}",
-            file="1k",
-            n=small,
-            concurrencies=(CONCURRENCY,),
-            clients=THROUGHPUT_CLIENTS,
-        ),
-        Workload(
-            key="100k",
-            title=f"{large:,} × 100 KiB, c={CONCURRENCY}",
-            file="100k",
-            n=large,
-            concurrencies=(CONCURRENCY,),
-            clients=THROUGHPUT_CLIENTS,
-        ),
-        Workload(
-            key="sweep",
-            title=f"Concurrency sweep: {small:,} × 1 KiB",
-            file="1k",
-            n=small,
-            concurrencies=settings.sweep,
-            clients=SWEEP_CLIENTS,
-        ),
-    ]
-    return [w for w in every if w.key in settings.only]
 
 
 def judge(usage: Usage, verdict: Verdict, job: Job, timeout: float) -> str | None:
@@ -298,8 +87,9 @@ class Bench:
         self.python = sys.executable
         self.clients = make_clients(self.python, settings.best_args)
         self.env = local_env()
+        self.floor_mib = rss_floor_kib(self.env, workdir) / 1024
         self._files: dict[tuple[str, int], Path] = {}
-        self._curl: dict[Path, Path] = {}
+        self._curl: set[Path] = set()
 
     def url_file(self, file: str, n: int) -> Path:
         """A file of n URLs /FILE?n=i, each unique, written to disk in chunks."""
@@ -314,19 +104,18 @@ class Bench:
             self._files[key] = path
         return self._files[key]
 
-    def job(self, file: str, n: int, concurrency: int, name: str) -> Job:
-        """The job for one cell; curl's config is written on first use."""
+    def job(self, file: str, n: int, concurrency: int, name: str, curl: bool = False) -> Job:
+        """The job for one cell; curl's -K config is written only for curl, on first use."""
         urls = self.url_file(file, n)
-        config = self._curl.get(urls)
-        if config is None and self.clients["curl"].skip is None:
-            config = urls.with_suffix(".curl")
+        config = urls.with_suffix(".curl")
+        if curl and urls not in self._curl:
             curl_lines(urls, config)
-            self._curl[urls] = config
+            self._curl.add(urls)
         scratch = self.workdir / "runs" / name
         scratch.mkdir(parents=True, exist_ok=True)
         return Job(
             urls=urls,
-            curl_config=config or urls.with_suffix(".curl"),
+            curl_config=config,
             n=n,
             size=FILES[file],
             concurrency=concurrency,
@@ -361,7 +150,7 @@ class Bench:
 
     def warm_up(self, keys: Sequence[str]) -> None:
         """Run each client once on a few URLs, unrecorded, so caches and .pyc files are warm."""
-        job = self.job("1k", WARMUP_URLS, 10, "warmup")
+        job = self.job("1k", WARMUP_URLS, 10, "warmup", curl=True)
         for key in keys:
             client = self.clients[key]
             if client.skip is None:
@@ -382,7 +171,8 @@ class Bench:
                     label=label,
                     skip=skip_reason(client, concurrency),
                 )
-                job = self.job(workload.file, workload.n, concurrency, f"{workload.key}-{key}")
+                name = f"{workload.key}-{key}"
+                job = self.job(workload.file, workload.n, concurrency, name, key == "curl")
                 cells.append((cell, job))
         self.run_cells(workload.key, cells, self.settings.repeat, self.settings.run_timeout)
         return [cell for cell, _ in cells]
@@ -435,14 +225,14 @@ class Bench:
         }  # fmt: skip
         lines = []
         for label, args in commands.items():
-            stderr = self.workdir / "runs" / "importtime.stderr"
+            out = self.workdir / "runs" / "importtime.out"
             usage = run_measured(
                 [self.python, "-X", "importtime", *args],
                 env=self.env,
                 timeout=self.settings.run_timeout,
-                stdout=stderr.with_suffix(".out"),
+                stdout=out,
             )
-            text = stderr.with_suffix(".stderr").read_text(errors="replace")
+            text = out.with_suffix(".stderr").read_text(errors="replace")  # where -X writes
             lines.append(f"- `{label}`: " + summarize_importtime(text, usage.exit_code))
         return lines
 
@@ -458,113 +248,8 @@ class Bench:
             cells.append(cell)
             if n > 100_000:  # a big URL file is not needed again
                 job.urls.unlink(missing_ok=True)
-                job.curl_config.unlink(missing_ok=True)
                 self._files.pop(("1k", n), None)
         return cells
-
-
-def summarize_importtime(text: str, exit_code: int) -> str:
-    """Total import time, module count, heavy modules loaded, top-level imports by time."""
-    rows: list[tuple[int, int, str]] = []
-    for line in text.splitlines():
-        if not line.startswith("import time:") or "imported package" in line:
-            continue
-        parts = line.split("|")
-        if len(parts) != 3:
-            continue
-        self_us = int(parts[0].split(":")[1])
-        level = len(parts[2]) - len(parts[2].lstrip()) - 1
-        rows.append((self_us, int(parts[1]), parts[2].strip() if level == 0 else ""))
-    names = {line.split("|")[2].strip() for line in text.splitlines() if line.count("|") == 2}
-    heavy = [
-        m for m in ("httpx", "httpcore", "rich", "rich.progress", "typer", "aiohttp") if m in names
-    ]
-    top = sorted((r for r in rows if r[2]), key=lambda r: -r[1])[:6]
-    listed = ", ".join(f"{name} {cum / 1000:.1f}" for _, cum, name in top)
-    status = "" if exit_code == 0 else f" (exit code {exit_code})"
-    return (
-        f"{sum(r[0] for r in rows) / 1000:.1f} ms importing {len(rows)} modules{status}; "
-        f"loads {', '.join(heavy) or 'none of httpx/httpcore/rich/typer/aiohttp'}; "
-        f"slowest top-level imports (cumulative ms): {listed}"
-    )
-
-
-def commands_lines(bench: Bench) -> list[str]:
-    """How each client is run, with placeholders, for anyone repeating a row by hand."""
-    job = Job(
-        urls=Path("URLFILE"),
-        curl_config=Path("URLFILE.curl"),
-        n=0,
-        size=0,
-        concurrency=CONCURRENCY,
-        scratch=Path("RUNDIR"),
-    )
-    lines = []
-    for client in bench.clients.values():
-        argv = [Path(a).name if a == bench.python else a for a in client.argv(job)]
-        shown = shlex.join(argv).replace(str(Path(__file__).parent), "benchmarks")
-        lines.append(f"- {client.label}: `{shown}`")
-    return lines
-
-
-def render(bench: Bench, results: dict[str, list[Cell]], server: Server, imports: list[str]) -> str:
-    """The whole Markdown report."""
-    s = bench.settings
-    sweep_ref = CONCURRENCY if CONCURRENCY in s.sweep else s.sweep[0]
-    out = ["# fetchcli benchmark", "", "## Machine", "", *machine_lines(), ""]
-    out += ["## Server", "", f"- {server.kind}: {server.description}", f"- {server.base_url}", ""]
-    out += [
-        "## Method",
-        "",
-        f"- settings: {s.preset}; {s.repeat} repetition(s) per cell, interleaved "
-        "(round-robin across clients, each repetition starting one client later); "
-        f"medians of correct runs; best = `{s.best_args}`",
-        "- every client is a separate process measured with `os.wait4`: wall = spawn to reap; "
-        "CPU = user + sys of the client and the processes it reaped; peak RSS = ru_maxrss "
-        "(the largest single process, not a sum over worker processes)",
-        "- req/s = N ÷ wall; CPU s / 1000 req includes interpreter start-up",
-        "- × curl wall = this client's wall ÷ curl's wall in the same repetition "
-        "(curl = 1.00, bigger is slower); × textbook req/s = this client's req/s ÷ the "
-        "textbook client's in the same repetition (bigger is faster); ratios are medians "
-        "of per-repetition ratios",
-        "- a run counts only if every URL got status 200 with its full body "
-        "(curl: `-w '%{http_code} %{size_download}'` lines; scripts: their JSON counts; "
-        "fetchcli: `--summary-json` ok and bytes) and the client exited 0",
-        "- the server shares the 2 cores with the client: absolute numbers are lower than "
-        "on separate machines; compare ratios",
-        "",
-    ]
-    for workload in workloads(s):
-        cells = results.get(workload.key, [])
-        if workload.key == "sweep":
-            out += [f"## {workload.title}", "", *sweep_table(cells, sweep_ref), ""]
-        else:
-            out += [f"## {workload.title}", "", *throughput_table(cells), ""]
-    if "startup" in s.only:
-        out += ["## Start-up", "", f"Medians of {s.startup_runs} runs each, interleaved.", ""]
-        out += [
-            *startup_table(results.get("startup", [])),
-            "",
-            "`python -X importtime`, one run each:",
-            "",
-        ]
-        out += [*imports, ""]
-    if "memory" in s.only:
-        points = ", ".join(f"{n:,}" for n in s.memory) or "none (--tiny or --memory-points)"
-        out += [
-            "## Memory curve",
-            "",
-            f"`python -m fetchcli URLFILE -q --format none -c {CONCURRENCY} --mode queue`, "
-            f"one run per point ({points}); URL files streamed to disk.",
-            "",
-            *memory_table(results.get("memory", [])),
-            "",
-        ]
-    out += ["## Targets (issue 4)", "", *targets_table(results, sweep_ref), ""]
-    out += ["## Commands", "", *commands_lines(bench), ""]
-    load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
-    out += [f"Load average (1/5/15 min) at the end: {load}", ""]
-    return "\n".join(out)
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -585,11 +270,12 @@ def run(settings: Settings) -> str:
     results: dict[str, list[Cell]] = {}
     imports: list[str] = []
     with _workdir() as workdir, local_server(settings.server, workdir) as server:
-        _log(f"server: {server.kind} at {server.base_url}")
+        _log(f"server: {server.description} at {server.base_url}")
         bench = Bench(settings, server, workdir)
         selected = workloads(settings)
         warm = sorted({k for w in selected for k in w.clients} | {"fetchcli-queue"})
-        bench.warm_up(warm)
+        if settings.warm_up:
+            bench.warm_up(warm)
         for workload in selected:
             results[workload.key] = bench.throughput(workload)
         if "startup" in settings.only:
@@ -597,12 +283,20 @@ def run(settings: Settings) -> str:
             imports = bench.importtime()
         if "memory" in settings.only:
             results["memory"] = bench.memory()
-        return render(bench, results, server, imports)
+        return render(
+            settings=settings,
+            clients=bench.clients,
+            python=bench.python,
+            floor_mib=bench.floor_mib,
+            server=server,
+            results=results,
+            imports=imports,
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; print the report and write it to --output."""
-    settings = parse_args(argv)
+    settings = parse_args(argv, __doc__ or "")
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         report = run(settings)

@@ -7,8 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 RUN = ROOT / "benchmarks" / "run.py"
 NUMBER = re.compile(r"^[\d,]+(\.\d+)?$")
@@ -76,7 +74,6 @@ def test_tiny_run_reports_every_table(tmp_path: Path) -> None:
     assert "`fetchcli --mode queue`" in clients and "`fetchcli --mode gather`" in clients
 
 
-@pytest.mark.timeout(120)
 def test_fallback_server_is_used_when_forced(tmp_path: Path) -> None:
     report = run_benchmark(tmp_path, "--server", "fallback", "--only", "1k,sweep")
     server = report.split("## Server", 1)[1].split("##", 1)[0]
