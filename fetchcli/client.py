@@ -16,8 +16,7 @@ import math
 import random
 import time
 import urllib.request
-import zlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from http.cookiejar import CookieJar
@@ -25,6 +24,7 @@ from http.cookiejar import CookieJar
 import anyio
 import httpx
 
+from fetchcli.body import decoded_chunks, drain
 from fetchcli.errors import ErrorKind, classify, is_retryable
 from fetchcli.options import MAX_BACKOFF, FetchOptions
 from fetchcli.results import FetchResult
@@ -37,10 +37,6 @@ HEAD_FALLBACK_STATUSES = frozenset({403, 405, 501})
 
 # Key under which an attempt rides along in httpx request extensions.
 _ATTEMPT = "fetchcli.attempt"
-# Redirect bodies up to this size are read so the connection stays reusable.
-_DRAIN_LIMIT = 64 * 1024
-# Most bytes one decoding step may produce (bounds memory against compression bombs).
-_DECODE_STEP = 256 * 1024
 
 Gate = Callable[[str], AbstractAsyncContextManager[object]]
 
@@ -206,7 +202,7 @@ async def _attempt(
                     return outcome
                 outcome.redirects += 1
                 request = response.next_request
-                await _drain(response)
+                await drain(response)
             await _read(response, outcome, options, url, skip_body=not last_try)
     except SaveError:
         raise  # our disk, not the URL, failed: the run stops and says so
@@ -247,16 +243,6 @@ async def _remember_response(response: httpx.Response) -> None:
         outcome.last_response = response
 
 
-async def _drain(response: httpx.Response) -> None:
-    """Read a small redirect body before closing, so its connection can be reused."""
-    read = 0
-    async for chunk in response.aiter_raw():
-        read += len(chunk)
-        if read > _DRAIN_LIMIT:
-            break
-    await response.aclose()
-
-
 async def _read(
     response: httpx.Response, outcome: _Attempt, options: FetchOptions, url: str, skip_body: bool
 ) -> None:
@@ -274,7 +260,7 @@ async def _read(
         return
     body = BodyFile(options.save_dir, url) if options.save_dir else None
     try:
-        async for chunk in _decoded(response):
+        async for chunk in decoded_chunks(response):
             room = options.max_body - outcome.size
             if len(chunk) > room:
                 chunk, outcome.truncated = chunk[:room], True
@@ -290,40 +276,6 @@ async def _read(
         raise
     if body is not None:
         await body.finish(outcome.truncated)
-
-
-async def _decoded(response: httpx.Response) -> AsyncIterator[bytes]:
-    """The body after content decoding, decoded a bounded piece at a time.
-
-    httpx decodes each network chunk whole, so a 64 KiB gzip bomb chunk
-    becomes ~64 MiB at once; here no step yields more than _DECODE_STEP bytes
-    and reading stops as soon as --max-body is reached.
-    """
-    decoder = _decoder(response.headers.get("content-encoding", ""))
-    if decoder is None:
-        async for chunk in response.aiter_bytes():
-            yield chunk
-        return
-    try:
-        async for raw in response.aiter_raw():
-            data = decoder.decompress(raw, _DECODE_STEP)
-            while True:
-                if data:
-                    yield data
-                if not decoder.unconsumed_tail:
-                    break
-                data = decoder.decompress(decoder.unconsumed_tail, _DECODE_STEP)
-        if tail := decoder.flush():
-            yield tail
-    except zlib.error as exc:
-        raise httpx.DecodingError(f"cannot decode the body: {exc}") from exc
-
-
-def _decoder(encoding: str) -> zlib._Decompress | None:  # type: ignore[name-defined]
-    """A zlib decoder for a lone gzip encoding; None leaves decoding to httpx."""
-    if encoding.strip().lower() in ("gzip", "x-gzip"):
-        return zlib.decompressobj(16 + zlib.MAX_WBITS)
-    return None
 
 
 def _head_failed(attempt: _Attempt) -> bool:

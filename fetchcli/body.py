@@ -1,0 +1,57 @@
+"""Reading response bodies: decoded a bounded step at a time, or drained for reuse."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import AsyncIterator
+
+import httpx
+
+# Redirect bodies up to this size are read so the connection stays reusable.
+_DRAIN_LIMIT = 64 * 1024
+# Most bytes one decoding step may produce (bounds memory against compression bombs).
+_DECODE_STEP = 256 * 1024
+
+
+async def drain(response: httpx.Response) -> None:
+    """Read a small redirect body before closing, so its connection can be reused."""
+    read = 0
+    async for chunk in response.aiter_raw():
+        read += len(chunk)
+        if read > _DRAIN_LIMIT:
+            break
+    await response.aclose()
+
+
+async def decoded_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
+    """The body after content decoding, decoded a bounded piece at a time.
+
+    httpx decodes each network chunk whole, so a 64 KiB gzip bomb chunk
+    becomes ~64 MiB at once; here no step yields more than _DECODE_STEP bytes
+    and reading stops as soon as --max-body is reached.
+    """
+    decoder = _decoder(response.headers.get("content-encoding", ""))
+    if decoder is None:
+        async for chunk in response.aiter_bytes():
+            yield chunk
+        return
+    try:
+        async for raw in response.aiter_raw():
+            data = decoder.decompress(raw, _DECODE_STEP)
+            while True:
+                if data:
+                    yield data
+                if not decoder.unconsumed_tail:
+                    break
+                data = decoder.decompress(decoder.unconsumed_tail, _DECODE_STEP)
+        if tail := decoder.flush():
+            yield tail
+    except zlib.error as exc:
+        raise httpx.DecodingError(f"cannot decode the body: {exc}") from exc
+
+
+def _decoder(encoding: str) -> zlib._Decompress | None:  # type: ignore[name-defined]
+    """A zlib decoder for a lone gzip encoding; None leaves decoding to httpx."""
+    if encoding.strip().lower() in ("gzip", "x-gzip"):
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    return None
