@@ -30,9 +30,10 @@ _BOM = b"\xef\xbb\xbf"
 _READ_LIMIT = MAX_LINE_BYTES * 8
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):(?!\d+(?:[/?#]|$))")
 _BAD_CHAR = re.compile(r"[\x00-\x20\x7f-\x9f]")
-# --extract: an http(s) URL runs until whitespace, a quote or an angle bracket;
-# trailing punctuation is trimmed afterwards (balanced parentheses are kept).
-_URL_IN_TEXT = re.compile(r"https?://[^\s<>\"'`]+", re.IGNORECASE)
+# --extract: an http(s) URL runs until whitespace, a quote, an angle or square
+# bracket (only an IPv6 host has those); trailing punctuation is trimmed
+# afterwards (balanced parentheses are kept), and HTML's `&amp;` becomes `&`.
+_URL_IN_TEXT = re.compile(r"https?://(?:\[[0-9A-Fa-f:.]+\])?[^\s<>\"'`\[\]]+", re.IGNORECASE)
 _TRAILING = ".,;:!?'\")]}>*_"
 
 
@@ -87,7 +88,7 @@ def extract_urls(text: str) -> list[str]:
     """All http(s) URLs in a line of free text, without trailing punctuation."""
     urls = []
     for match in _URL_IN_TEXT.finditer(text):
-        url = match.group(0)
+        url = match.group(0).replace("&amp;", "&")
         while url and url[-1] in _TRAILING:
             if url[-1] == ")" and url.count("(") >= url.count(")"):
                 break

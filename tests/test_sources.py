@@ -761,3 +761,35 @@ def test_aiter_in_thread_keeps_the_event_loop_free_while_reading() -> None:
         return got
 
     assert asyncio.run(main()) == list(make_records(1))
+
+
+REAL_README = """\
+# Project [![build](https://ci.example/badge.svg)](https://ci.example/builds)
+
+See the [guide](https://docs.example/guide#install) or <https://docs.example/faq>.
+Wikipedia explains it (https://en.wikipedia.org/wiki/Foo_(bar)), and so does https://a.example/x.
+<a href="https://html.example/page?x=1&amp;y=2">a link</a>, 'https://quoted.example/q'.
+A reST link: `the spec <https://rst.example/spec/>`_ and a log line: GET https://log.example/api;
+
+No link on this line.
+[ref]: https://ref.example/path "Title"
+"""
+
+
+def test_extract_finds_every_link_in_a_real_looking_document(tmp_path: Path) -> None:
+    path = tmp_path / "README.md"
+    path.write_text(REAL_README)
+    found = [(r.line, r.url) for r in iter_records([str(path)], FetchOptions(extract=True))]
+    assert found == [
+        (1, "https://ci.example/badge.svg"),
+        (1, "https://ci.example/builds"),
+        (3, "https://docs.example/guide#install"),
+        (3, "https://docs.example/faq"),
+        (4, "https://en.wikipedia.org/wiki/Foo_(bar)"),
+        (4, "https://a.example/x"),
+        (5, "https://html.example/page?x=1&y=2"),
+        (5, "https://quoted.example/q"),
+        (6, "https://rst.example/spec/"),
+        (6, "https://log.example/api"),
+        (9, "https://ref.example/path"),
+    ]
