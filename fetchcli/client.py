@@ -58,7 +58,7 @@ def make_client(options: FetchOptions) -> httpx.AsyncClient:
             limit=options.concurrency,
             verify=not options.insecure,
         )
-    return httpx.AsyncClient(
+    client = httpx.AsyncClient(
         http2=options.http2,
         verify=not options.insecure,
         proxy=options.proxy,
@@ -71,6 +71,22 @@ def make_client(options: FetchOptions) -> httpx.AsyncClient:
         transport=transport,
         event_hooks={"response": [_remember_response]},
     )
+    # httpx wraps every response and request in urllib compatibility objects for
+    # its jar, even a jar that keeps nothing: ~10% of a small request's CPU.
+    # `cookies=` cannot pass a Cookies subclass (httpx copies it), hence the attribute.
+    if isinstance(getattr(client, "_cookies", None), httpx.Cookies):
+        client._cookies = _NoCookies(cookies)
+    return client
+
+
+class _NoCookies(httpx.Cookies):
+    """Cookies that are never read from responses nor sent with requests."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+    def set_cookie_header(self, request: httpx.Request) -> None:
+        return None
 
 
 class _NoCookieJar(CookieJar):

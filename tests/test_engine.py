@@ -238,3 +238,10 @@ def test_head_get_probe_does_not_use_up_a_retry(httpserver: HTTPServer) -> None:
     (result,) = collect([httpserver.url_for("/h")], options)
     assert result.ok and result.attempts == 3
     assert [request.method for request, _ in httpserver.log] == ["HEAD", "GET", "GET"]
+
+
+def test_cookies_are_not_carried_from_one_url_to_the_next(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/set").respond_with_data("", headers={"Set-Cookie": "id=1; Path=/"})
+    httpserver.expect_request("/next").respond_with_data("ok")
+    collect([httpserver.url_for("/set"), httpserver.url_for("/next")], FetchOptions(concurrency=1))
+    assert [request.headers.get("Cookie") for request, _ in httpserver.log] == [None, None]
