@@ -13,6 +13,8 @@ from pytest_httpserver import HTTPServer
 from typer.testing import CliRunner, Result
 
 from fetchcli.cli import app
+from fetchcli.errors import ErrorKind
+from fetchcli.results import FetchResult
 
 # A port on 127.0.0.1 that nothing listens on: connections are refused at once.
 REFUSED = "http://127.0.0.1:9/"
@@ -70,6 +72,17 @@ def run_process(
         timeout=timeout,
         check=False,
         **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def invalid_result(line: int = 4) -> FetchResult:
+    """The result of an input line with an unsupported scheme (never fetched)."""
+    return FetchResult(
+        source="urls.txt",
+        line=line,
+        url="ftp://x.example/",
+        error=ErrorKind.INVALID_URL,
+        message="unsupported scheme 'ftp'",
     )
 
 

@@ -17,6 +17,7 @@ from typing import TextIO
 
 import pytest
 
+from conftest import invalid_result
 from fetchcli.errors import ErrorKind
 from fetchcli.output import (
     _PENDING_LINES,
@@ -85,16 +86,6 @@ def timeout_result(**changes: object) -> FetchResult:
 def not_found_result() -> FetchResult:
     return ok_result(
         status=404, ok=False, size=512, error=ErrorKind.HTTP_STATUS, message="404 Not Found"
-    )
-
-
-def invalid_result() -> FetchResult:
-    return FetchResult(
-        source="urls.txt",
-        line=4,
-        url="ftp://x.example/",
-        error=ErrorKind.INVALID_URL,
-        message="unsupported scheme 'ftp'",
     )
 
 

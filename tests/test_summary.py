@@ -8,6 +8,7 @@ import random
 
 import pytest
 
+from conftest import invalid_result
 from fetchcli.errors import ErrorKind
 from fetchcli.results import FetchResult
 from fetchcli.summary import Summary
@@ -51,16 +52,6 @@ def failed(status: int | None, error: ErrorKind) -> FetchResult:
     return result(status=status, error=error, size=None)
 
 
-def invalid() -> FetchResult:
-    return FetchResult(
-        source="urls.txt",
-        line=2,
-        url="ftp://x.example/",
-        error=ErrorKind.INVALID_URL,
-        message="unsupported scheme 'ftp'",
-    )
-
-
 def summary_of(*results: FetchResult) -> Summary:
     summary = Summary()
     for item in results:
@@ -93,7 +84,7 @@ def test_empty_summary_has_no_latency() -> None:
 
 
 def test_total_counts_every_result() -> None:
-    summary = summary_of(result(), failed(404, ErrorKind.HTTP_STATUS), invalid())
+    summary = summary_of(result(), failed(404, ErrorKind.HTTP_STATUS), invalid_result())
     assert summary.total == 3
 
 
@@ -103,7 +94,7 @@ def test_ok_counts_ok_results() -> None:
 
 
 def test_failed_is_total_minus_ok() -> None:
-    summary = summary_of(result(), failed(None, ErrorKind.DNS), invalid())
+    summary = summary_of(result(), failed(None, ErrorKind.DNS), invalid_result())
     assert summary.failed == 2
     assert summary.to_dict(1.0)["failed"] == 2
 
@@ -121,7 +112,7 @@ def test_by_status_is_sorted_by_code() -> None:
 
 
 def test_results_without_status_are_not_in_by_status() -> None:
-    summary = summary_of(failed(None, ErrorKind.TIMEOUT), invalid())
+    summary = summary_of(failed(None, ErrorKind.TIMEOUT), invalid_result())
     assert summary.to_dict(1.0)["by_status"] == {}
 
 
@@ -131,7 +122,7 @@ def test_by_error_counts_each_kind() -> None:
         failed(None, ErrorKind.TIMEOUT),
         failed(None, ErrorKind.DNS),
         failed(404, ErrorKind.HTTP_STATUS),
-        invalid(),
+        invalid_result(),
     )
     assert summary.to_dict(1.0)["by_error"] == {
         "dns": 1,
@@ -191,7 +182,7 @@ def test_permanent_failures_are_counted_as_permanent(status: int | None, error: 
 
 
 def test_invalid_url_is_permanent() -> None:
-    summary = summary_of(invalid())
+    summary = summary_of(invalid_result())
     assert (summary.transient, summary.permanent) == (0, 1)
 
 
@@ -212,7 +203,7 @@ def test_failures_split_into_transient_and_permanent() -> None:
         failed(None, ErrorKind.TIMEOUT),
         failed(404, ErrorKind.HTTP_STATUS),
         failed(None, ErrorKind.DNS),
-        invalid(),
+        invalid_result(),
     )
     assert (summary.ok, summary.transient, summary.permanent) == (1, 2, 3)
     assert summary.transient + summary.permanent == summary.failed
@@ -227,7 +218,7 @@ def test_bytes_sum_the_sizes() -> None:
 
 
 def test_missing_sizes_add_no_bytes() -> None:
-    summary = summary_of(result(size=None), invalid(), failed(None, ErrorKind.TIMEOUT))
+    summary = summary_of(result(size=None), invalid_result(), failed(None, ErrorKind.TIMEOUT))
     assert summary.to_dict(1.0)["bytes"] == 0
 
 
@@ -290,12 +281,14 @@ def test_percentile_stays_within_min_and_max() -> None:
 
 
 def test_invalid_results_are_not_timed() -> None:
-    latency = summary_of(invalid(), result(elapsed=0.2), invalid()).to_dict(1.0)["latency"]
+    latency = summary_of(invalid_result(), result(elapsed=0.2), invalid_result()).to_dict(1.0)[
+        "latency"
+    ]
     assert latency == {"min": 0.2, "median": 0.2, "p95": 0.2, "max": 0.2}
 
 
 def test_only_untimed_results_give_no_latency() -> None:
-    latency = summary_of(invalid(), result(attempts=0, elapsed=0.0)).to_dict(1.0)["latency"]
+    latency = summary_of(invalid_result(), result(attempts=0, elapsed=0.0)).to_dict(1.0)["latency"]
     assert latency == {"min": None, "median": None, "p95": None, "max": None}
 
 
@@ -316,7 +309,7 @@ def test_to_dict_latency_keys_are_exactly_the_spec_keys() -> None:
 
 
 def test_to_dict_round_trips_through_json() -> None:
-    summary = summary_of(result(), failed(404, ErrorKind.HTTP_STATUS), invalid())
+    summary = summary_of(result(), failed(404, ErrorKind.HTTP_STATUS), invalid_result())
     figures = summary.to_dict(2.5)
     assert json.loads(json.dumps(figures)) == figures
 
