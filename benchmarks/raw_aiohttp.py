@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import resource
 import sys
 from collections import Counter
 from collections.abc import Iterable
 
 import aiohttp
+from _limits import raise_open_files
 
 
 async def fetch_all(lines: Iterable[str], concurrency: int) -> dict[str, object]:
@@ -61,10 +61,7 @@ async def fetch_all(lines: Iterable[str], concurrency: int) -> dict[str, object]
 def main() -> None:
     """Read the URL file name and C from argv, fetch, print the counts."""
     path, concurrency = sys.argv[1], int(sys.argv[2])
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < concurrency + 64 and (hard == resource.RLIM_INFINITY or hard > soft):
-        new = concurrency + 64 if hard == resource.RLIM_INFINITY else min(hard, concurrency + 64)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+    raise_open_files(concurrency)
     with open(path, encoding="utf-8") as lines:
         print(json.dumps(asyncio.run(fetch_all(lines, concurrency))))
 
