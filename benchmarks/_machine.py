@@ -63,7 +63,7 @@ def _curl_version() -> str:
 
 def machine_lines() -> list[str]:
     """The machine section: CPU, memory, kernel, Python and package versions, date, load."""
-    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
     versions = ", ".join(f"{name} {_version(name)}" for name in PACKAGES)

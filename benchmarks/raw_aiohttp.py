@@ -37,7 +37,7 @@ async def fetch_all(lines: Iterable[str], concurrency: int) -> dict[str, object]
                     async with session.get(url) as response:
                         body = await response.read()
                         status = response.status
-                except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                except (TimeoutError, aiohttp.ClientError) as exc:
                     errors[type(exc).__name__] += 1
                     counts["failed"] += 1
                     continue

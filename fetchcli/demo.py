@@ -186,7 +186,7 @@ async def _read_request(
     """The next request on a connection, or None when the connection should end."""
     try:
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), IDLE_TIMEOUT)
-    except (asyncio.IncompleteReadError, asyncio.TimeoutError):
+    except (TimeoutError, asyncio.IncompleteReadError):
         return None
     except asyncio.LimitOverrunError:
         await respond(writer, 431, b"request head too large\n", close=True)

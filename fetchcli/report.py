@@ -14,7 +14,7 @@ import secrets
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, TextIO
 from xml.sax.saxutils import escape, quoteattr
@@ -76,7 +76,7 @@ class _SpooledReport:
         self.path = path
         self.results = 0
         self.failures = 0
-        self._started = datetime.now(timezone.utc)
+        self._started = datetime.now(UTC)
         try:
             # Beside the report, not in /tmp: /tmp may be RAM (tmpfs), and a
             # directory we cannot write is found before the run, not after it.

@@ -523,9 +523,9 @@ class ClosingStream(CountingStream):
         super().close()
 
 
-async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+async def until(condition: Callable[[], bool], within: float = 5.0) -> None:
     """Wait, on the loop, until the writer thread has made `condition` true."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while not condition():
         assert time.monotonic() < deadline, "the writer thread did not get there in time"
         await asyncio.sleep(0.005)
