@@ -30,7 +30,13 @@ async def decoded_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
     becomes ~64 MiB at once; here no step yields more than _DECODE_STEP bytes
     and reading stops as soon as --max-body is reached.
     """
-    decoder = _decoder(response.headers.get("content-encoding", ""))
+    encoding = response.headers.get("content-encoding", "").strip().lower()
+    if encoding in ("", "identity"):
+        # Nothing to decode: the stream itself, without httpx's per-chunk decoder layers.
+        async for chunk in response.stream:
+            yield chunk
+        return
+    decoder = _decoder(encoding)
     if decoder is None:
         async for chunk in response.aiter_bytes():
             yield chunk
@@ -52,6 +58,6 @@ async def decoded_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
 
 def _decoder(encoding: str) -> zlib._Decompress | None:  # type: ignore[name-defined]
     """A zlib decoder for a lone gzip encoding; None leaves decoding to httpx."""
-    if encoding.strip().lower() in ("gzip", "x-gzip"):
+    if encoding in ("gzip", "x-gzip"):
         return zlib.decompressobj(16 + zlib.MAX_WBITS)
     return None

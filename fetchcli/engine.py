@@ -15,10 +15,9 @@ from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanage
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from fetchcli.client import Gate, fetch_one, invalid_result, make_client
-from fetchcli.limits import HostLimit, RateLimit, host_of, make_gate
+from fetchcli.limits import Gate, HostLimit, RateLimit, host_of, make_gate
 from fetchcli.options import ORDER_WINDOW_FACTOR, FetchOptions, Mode, Order
-from fetchcli.results import FetchResult
+from fetchcli.results import FetchResult, invalid_result
 from fetchcli.sources import InputRules, UrlRecord
 
 if TYPE_CHECKING:
@@ -322,6 +321,9 @@ async def _fetcher(
 
             yield remote
         return
+
+    from fetchcli.client import make_client  # httpx: not needed by a --workers parent
+    from fetchcli.fetch import fetch_one
 
     async with _open_cache(options) as cache, make_client(options) as client:
 

@@ -1,6 +1,6 @@
-"""The only module that uses httpx: the client factory and `fetch_one`.
+"""`fetch_one`: one record in, one result out, with retries.
 
-`fetch_one` turns one record into one result and never raises (except
+It turns one record into one result and never raises (except
 `CancelledError`). Each attempt runs under a total deadline of `--timeout`
 seconds that starts once a connection is assigned (so waiting for a free
 connection in the pool does not count) and covers connect, redirects, headers
@@ -11,105 +11,25 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import importlib.util
-import math
 import random
 import time
-import urllib.request
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass
-from http.cookiejar import CookieJar
 
-import anyio
 import httpx
 
 from fetchcli.body import decoded_chunks, drain
+from fetchcli.client import SEEN, Client
 from fetchcli.errors import ErrorKind, classify, is_retryable
+from fetchcli.limits import Gate
 from fetchcli.options import MAX_BACKOFF, FetchOptions
-from fetchcli.results import FetchResult
+from fetchcli.results import FetchResult, invalid_result
 from fetchcli.save import BodyFile, SaveError
 from fetchcli.sources import UrlRecord
 
 # HEAD,GET: statuses after which a HEAD is repeated as GET, because servers
 # that mishandle HEAD answer with them although a GET would succeed.
 HEAD_FALLBACK_STATUSES = frozenset({403, 405, 501})
-
-# Key under which an attempt rides along in httpx request extensions.
-_ATTEMPT = "fetchcli.attempt"
-
-Gate = Callable[[str], AbstractAsyncContextManager[object]]
-
-
-def make_client(options: FetchOptions) -> httpx.AsyncClient:
-    """An AsyncClient configured from options; use it with `async with`."""
-    timeout = httpx.Timeout(options.timeout, connect=options.attempt_connect_timeout, pool=None)
-    limits = httpx.Limits(
-        max_connections=options.concurrency, max_keepalive_connections=options.concurrency
-    )
-    names = {name.lower() for name, _ in options.headers}
-    headers = [] if "user-agent" in names else [("User-Agent", options.user_agent)]
-    cookies = _NoCookieJar()  # a jar (not Cookies) is kept as it is by httpx
-    transport = None
-    if uses_fast_transport(options):
-        from fetchcli.transport import AiohttpTransport
-
-        transport = AiohttpTransport(
-            limit=options.concurrency,
-            verify=not options.insecure,
-        )
-    client = httpx.AsyncClient(
-        http2=options.http2,
-        verify=not options.insecure,
-        proxy=options.proxy,
-        limits=limits,
-        timeout=timeout,
-        headers=[*headers, *options.headers],
-        cookies=cookies,
-        follow_redirects=False,
-        trust_env=True,
-        transport=transport,
-        event_hooks={"response": [_remember_response]},
-    )
-    # httpx wraps every response and request in urllib compatibility objects for
-    # its jar, even a jar that keeps nothing: ~10% of a small request's CPU.
-    # `cookies=` cannot pass a Cookies subclass (httpx copies it), hence the attribute.
-    if isinstance(getattr(client, "_cookies", None), httpx.Cookies):
-        client._cookies = _NoCookies(cookies)
-    return client
-
-
-class _NoCookies(httpx.Cookies):
-    """Cookies that are never read from responses nor sent with requests."""
-
-    def extract_cookies(self, response: httpx.Response) -> None:
-        return None
-
-    def set_cookie_header(self, request: httpx.Request) -> None:
-        return None
-
-
-class _NoCookieJar(CookieJar):
-    """A bulk fetcher carries no cookies from one URL to the next, and grows no jar.
-
-    Doing nothing here also skips parsing every response's headers for
-    Set-Cookie, about a tenth of the CPU of a small request.
-    """
-
-    def extract_cookies(self, response: object, request: object) -> None:  # type: ignore[override]
-        return None
-
-    def add_cookie_header(self, request: object) -> None:  # type: ignore[override]
-        return None
-
-
-def uses_fast_transport(options: FetchOptions) -> bool:
-    """aiohttp's pool for plain HTTP/1.1; httpx's own for HTTP/2 and for proxies."""
-    # getproxies() also reports NO_PROXY (as "no"): only a real proxy counts.
-    env_proxies = [scheme for scheme in urllib.request.getproxies() if scheme != "no"]
-    if options.http2 or options.proxy or env_proxies:
-        return False
-    return importlib.util.find_spec("aiohttp") is not None
 
 
 @dataclass(slots=True)
@@ -126,12 +46,12 @@ class _Attempt:
     message: str | None = None
     retry_after: float | None = None
     sent: bool = False
-    last_response: httpx.Response | None = None  # set by the response hook
+    last_response: httpx.Response | None = None  # the last one httpx's send received
     saved_partly: bool = False  # a body reached --save: another attempt must not follow
 
 
 async def fetch_one(
-    client: httpx.AsyncClient,
+    client: Client,
     record: UrlRecord,
     options: FetchOptions,
     gate: Gate | None = None,
@@ -178,62 +98,61 @@ async def fetch_one(
     return _result(record, attempt, options, attempts, time.perf_counter() - started)
 
 
-def invalid_result(record: UrlRecord) -> FetchResult:
-    """The result for a record that is not fetched because its URL is invalid."""
-    return FetchResult(
-        source=record.source,
-        line=record.line,
-        url=record.url,
-        error=ErrorKind.INVALID_URL,
-        message=record.error,
-    )
-
-
 async def _attempt(
-    client: httpx.AsyncClient, url: str, method: str, options: FetchOptions, last_try: bool
+    client: Client, url: str, method: str, options: FetchOptions, last_try: bool
 ) -> _Attempt:
     outcome = _Attempt()
-    scope = anyio.CancelScope()
+    deadline = asyncio.timeout(None)
 
     async def start_deadline(_event: str, _info: object) -> None:
         # The transport's first trace event comes once a connection is assigned.
-        if scope.deadline == math.inf:
-            scope.deadline = anyio.current_time() + options.timeout
+        if deadline.when() is None:
+            deadline.reschedule(asyncio.get_running_loop().time() + options.timeout)
+
+    def seen(response: httpx.Response) -> None:
+        outcome.last_response = response
 
     response: httpx.Response | None = None
     try:
-        with scope:
-            extensions = {"trace": start_deadline, _ATTEMPT: outcome}
-            request = client.build_request(method, url, extensions=extensions)
+        async with deadline:
+            request = client.new_request(method, url, {"trace": start_deadline, SEEN: seen})
             outcome.sent = True
             while True:
-                response = await client.send(request, stream=True)
+                response = await client.send_once(request)
                 # The URL as given until a redirect: httpx's normal form may differ.
                 outcome.final_url = str(response.url) if outcome.redirects else url
-                if response.next_request is None or not options.follow:
+                if not options.follow:
+                    break
+                try:
+                    next_request = client.redirect(request, response)
+                except Exception as exc:  # httpx.InvalidURL is no HTTPError
+                    outcome.error, outcome.message = classify(exc)
+                    _bad_location(outcome, response, url, options)
+                    return outcome
+                if next_request is None:
                     break
                 if outcome.redirects >= options.max_redirects:
                     outcome.error = ErrorKind.TOO_MANY_REDIRECTS
                     outcome.message = f"more than {options.max_redirects} redirects"
                     return outcome
                 outcome.redirects += 1
-                request = response.next_request
+                request = next_request
                 await drain(response)
             await _read(response, outcome, options, url, skip_body=not last_try)
     except SaveError:
         raise  # our disk, not the URL, failed: the run stops and says so
     except Exception as exc:  # every failure becomes a classified result
         outcome.error, outcome.message = classify(exc)
-        seen = outcome.last_response
-        if seen is not None and seen is not response:
-            # httpx failed on the Location of a response it did not hand over.
-            _bad_location(outcome, seen, url, options)
+        seen_last = outcome.last_response
+        if seen_last is not None and seen_last is not response:
+            # httpx's send failed on the Location of a response it did not hand over.
+            _bad_location(outcome, seen_last, url, options)
         elif outcome.redirects and outcome.error is ErrorKind.INVALID_URL:
             outcome.message = f"redirect to an unfetchable URL: {outcome.message}"
     finally:
         if response is not None:
             await response.aclose()
-    if scope.cancelled_caught:
+    if deadline.expired():
         outcome.error = ErrorKind.TIMEOUT
         outcome.message = f"no complete response within {options.timeout:g}s"
     return outcome
@@ -250,13 +169,6 @@ def _bad_location(outcome: _Attempt, seen: httpx.Response, url: str, options: Fe
     ok = seen.status_code in options.accept
     outcome.error = None if ok else ErrorKind.HTTP_STATUS
     outcome.message = None if ok else f"{seen.status_code} {seen.reason_phrase}".strip()
-
-
-async def _remember_response(response: httpx.Response) -> None:
-    """Response hook: note each response on its attempt, even one httpx fails to redirect from."""
-    outcome = response.request.extensions.get(_ATTEMPT)
-    if isinstance(outcome, _Attempt):
-        outcome.last_response = response
 
 
 async def _read(

@@ -8,8 +8,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from urllib.parse import urlsplit
 
-from fetchcli.client import Gate
 from fetchcli.sources import UrlRecord
+
+# What a request passes through before it may start (per-host limit, rate): a
+# context manager per URL.
+Gate = Callable[[str], AbstractAsyncContextManager[object]]
 
 
 def host_of(url: str) -> str:

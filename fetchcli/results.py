@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fetchcli.errors import ErrorKind
+
+if TYPE_CHECKING:
+    from fetchcli.sources import UrlRecord
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -44,3 +47,14 @@ class FetchResult:
 
 
 FIELDS: tuple[str, ...] = tuple(f.name for f in fields(FetchResult))
+
+
+def invalid_result(record: UrlRecord) -> FetchResult:
+    """The result for a record that is not fetched because its URL is invalid."""
+    return FetchResult(
+        source=record.source,
+        line=record.line,
+        url=record.url,
+        error=ErrorKind.INVALID_URL,
+        message=record.error,
+    )

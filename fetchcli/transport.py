@@ -63,8 +63,9 @@ def _cut_short(exc: aiohttp.ClientPayloadError) -> bool:
 class _Body(httpx.AsyncByteStream):
     """A response body read from aiohttp as it arrives; closing returns or drops the connection."""
 
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
+    def __init__(self, response: aiohttp.ClientResponse, slots: asyncio.Semaphore) -> None:
         self._response = response
+        self._slots: asyncio.Semaphore | None = slots
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         try:
@@ -79,6 +80,9 @@ class _Body(httpx.AsyncByteStream):
     async def aclose(self) -> None:
         # A fully read response goes back to the pool; an unfinished one is closed.
         self._response.release()
+        if self._slots is not None:
+            self._slots.release()
+            self._slots = None
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
@@ -86,25 +90,25 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     The request's `trace` extension is called once a connection is assigned, as
     httpcore does, so time spent waiting for the pool stays out of a deadline.
+    The pool's bound is our own semaphore, held from then until the body is
+    closed, so that moment is known without aiohttp's tracing (which costs
+    about a tenth of a small request's CPU).
     """
 
     def __init__(self, *, limit: int, verify: bool | ssl.SSLContext = True) -> None:
         self._limit = limit
-        self._ssl: ssl.SSLContext | bool = (
-            httpx.create_ssl_context(verify=verify) if verify is True else verify
-        )
+        self._slots = asyncio.Semaphore(limit)
+        self._timeouts: dict[tuple[float | None, float | None], aiohttp.ClientTimeout] = {}
+        self._verify = verify
+        self._ssl: ssl.SSLContext | bool | None = None  # made on the first https URL
         self._session: aiohttp.ClientSession | None = None
 
     def _open(self) -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(limit=self._limit, limit_per_host=0, ssl=self._ssl)
-        trace = aiohttp.TraceConfig()
-        trace.on_connection_create_start.append(_connection_assigned)
-        trace.on_connection_reuseconn.append(_connection_assigned)
+        connector = aiohttp.TCPConnector(limit=self._limit, limit_per_host=0)
         return aiohttp.ClientSession(
             connector=connector,
             cookie_jar=aiohttp.DummyCookieJar(),  # a bulk fetcher keeps no cookies
             auto_decompress=False,  # httpx decodes, and counts decoded bytes against --max-body
-            trace_configs=[trace],
             timeout=aiohttp.ClientTimeout(total=None),
             skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),
         )
@@ -112,21 +116,23 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self._session is None:
             self._session = self._open()
-        timeout = request.extensions.get("timeout", {})
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
+        await self._slots.acquire()
         try:
+            trace = request.extensions.get("trace")
+            if trace is not None:
+                await trace("connection.assigned", {})
             response = await self._session.request(
                 request.method,
                 str(request.url),
                 headers=headers,
                 allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(
-                    total=None, sock_connect=timeout.get("connect"), sock_read=timeout.get("read")
-                ),
-                trace_request_ctx=request.extensions.get("trace"),
+                timeout=self._timeout(request.extensions.get("timeout", {})),
+                ssl=self._tls() if request.url.scheme == "https" else True,
             )
-        except Exception as exc:
-            mapped = map_exception(exc)
+        except BaseException as exc:
+            self._slots.release()
+            mapped = map_exception(exc) if isinstance(exc, Exception) else None
             if mapped is None:
                 raise
             raise mapped from exc
@@ -136,19 +142,30 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return httpx.Response(
             status_code=response.status,
             headers=response.raw_headers,
-            stream=_Body(response),
+            stream=_Body(response, self._slots),
             request=request,
             extensions=extensions,
         )
 
+    def _tls(self) -> ssl.SSLContext | bool:
+        """httpx's TLS settings (certifi's CAs unless told otherwise), made when first needed.
+
+        Loading the CA bundle costs ~20 ms, which a list of http:// URLs never pays.
+        """
+        if self._ssl is None:
+            verify = self._verify
+            self._ssl = httpx.create_ssl_context(verify=verify) if verify is True else verify
+        return self._ssl
+
+    def _timeout(self, timeouts: dict[str, float | None]) -> aiohttp.ClientTimeout:
+        """aiohttp's form of httpx's connect and read timeouts (one object per pair)."""
+        key = (timeouts.get("connect"), timeouts.get("read"))
+        found = self._timeouts.get(key)
+        if found is None:
+            found = aiohttp.ClientTimeout(total=None, sock_connect=key[0], sock_read=key[1])
+            self._timeouts[key] = found
+        return found
+
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
-
-
-async def _connection_assigned(
-    _session: aiohttp.ClientSession, context: Any, _params: object
-) -> None:
-    callback = context.trace_request_ctx
-    if callback is not None:
-        await callback("connection.assigned", {})

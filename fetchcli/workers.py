@@ -104,7 +104,7 @@ class WorkerPool:
         for child in self._children:
             try:
                 await asyncio.wait_for(child.wait(), 10)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 child.kill()
                 await child.wait()
         for reader in self._readers:
@@ -172,6 +172,13 @@ async def _serve(options: FetchOptions) -> None:
             yield UrlRecord(source=source, line=number, url=url)
 
     out = sys.stdout.buffer
+    flushing = False
+
+    def flush() -> None:
+        nonlocal flushing
+        flushing = False
+        out.flush()
+
     async with aclosing(fetch_stream(records(), options)) as results:
         async for result in results:
             key = (result.source, result.line, result.url)
@@ -179,11 +186,17 @@ async def _serve(options: FetchOptions) -> None:
             if not idents[key]:
                 del idents[key]
             out.write((json.dumps([ident, result.to_record()]) + "\n").encode())
-            out.flush()
+            if not flushing:  # one write for all results of this turn of the loop
+                flushing = True
+                loop.call_soon(flush)
+    out.flush()
 
 
 def main() -> None:
     """Entry point of a child process: `python -m fetchcli.workers OPTIONS_JSON`."""
+    from fetchcli.__main__ import skip_httpx_cli
+
+    skip_httpx_cli()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C for the group
     fields = json.loads(sys.argv[1])
     fields["shard"] = None

@@ -14,9 +14,10 @@ import httpx
 import pytest
 from pytest_httpserver import HTTPServer
 
-from fetchcli.client import fetch_one, make_client
+from fetchcli.client import make_client
 from fetchcli.demo import Request
 from fetchcli.errors import ErrorKind, classify
+from fetchcli.fetch import fetch_one
 from fetchcli.options import FetchOptions
 from fetchcli.results import FetchResult
 from fetchcli.sources import UrlRecord
@@ -272,6 +273,55 @@ def test_waiting_for_a_pooled_connection_does_not_count_against_timeout(
     results = asyncio.run(asyncio.wait_for(_fetch_all(urls, options), 30))
     assert [result.error for result in results] == [None, None]
     assert server.max_in_flight == 1
+
+
+def test_failed_attempts_give_their_pool_slot_back(server: ThreadedServer) -> None:
+    # Resets, refusals and bad responses each release the transport's connection slot:
+    # with two slots, the good URLs after ten failures still run.
+    refused = f"http://127.0.0.1:{free_port()}/"
+    bad = [server.url("/reset_before_headers"), server.url("/reset_after_headers"), refused]
+    urls = [*bad * 3, server.url("/bad_status"), *[server.url("/sized?bytes=10")] * 4]
+    options = FetchOptions(concurrency=2, retries=0)
+    results = asyncio.run(asyncio.wait_for(_fetch_all(urls, options), 20))
+    assert [result.ok for result in results] == [False] * 10 + [True] * 4
+
+
+def test_authorization_is_dropped_on_a_redirect_to_another_origin(httpserver: HTTPServer) -> None:
+    # httpx's redirect rules hold on the fast path too: credentials stay with their origin.
+    other = HTTPServer(host="127.0.0.1", port=0)
+    other.start()
+    try:
+        other.expect_request("/landing").respond_with_data("there")
+        httpserver.expect_request("/away").respond_with_data(
+            "", status=302, headers={"Location": other.url_for("/landing")}
+        )
+        httpserver.expect_request("/near").respond_with_data(
+            "", status=302, headers={"Location": "/home"}
+        )
+        httpserver.expect_request("/home").respond_with_data("here")
+        headers = (("Authorization", "Bearer secret"),)
+        away = fetch(httpserver.url_for("/away"), headers=headers)
+        near = fetch(httpserver.url_for("/near"), headers=headers)
+        assert (away.ok, away.redirects, near.ok, near.redirects) == (True, 1, True, 1)
+        landed = [request for request, _ in other.log]
+        assert [r.headers.get("Authorization") for r in landed] == [None]
+        home = [request for request, _ in httpserver.log if request.path == "/home"]
+        assert [r.headers.get("Authorization") for r in home] == ["Bearer secret"]
+    finally:
+        other.clear()
+        if other.is_running():
+            other.stop()
+
+
+def test_a_303_turns_get_into_get_and_keeps_head_a_head(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/see").respond_with_data(
+        "", status=303, headers={"Location": "/other"}
+    )
+    httpserver.expect_request("/other").respond_with_data("other")
+    assert fetch(httpserver.url_for("/see"), method="HEAD").redirects == 1
+    assert fetch(httpserver.url_for("/see")).size == len("other")
+    methods = [request.method for request, _ in httpserver.log if request.path == "/other"]
+    assert methods == ["HEAD", "GET"]
 
 
 def test_invalid_record_is_not_fetched() -> None:
