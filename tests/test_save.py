@@ -308,8 +308,10 @@ def test_save_leaves_nothing_for_a_body_that_times_out(
     assert files_in(target) == {}
 
 
+# Under --workers 2 a lone URL goes to the child process (children first on a tie).
+@pytest.mark.parametrize("workers", [1, 2])
 def test_a_save_directory_that_fails_mid_run_stops_it_with_a_usage_error(
-    run_cli: RunCli, url_file: UrlFile, tmp_path: Path, httpserver: HTTPServer
+    run_cli: RunCli, url_file: UrlFile, tmp_path: Path, httpserver: HTTPServer, workers: int
 ) -> None:
     save = tmp_path / "bodies"
 
@@ -318,9 +320,8 @@ def test_a_save_directory_that_fails_mid_run_stops_it_with_a_usage_error(
         return Response("body")
 
     httpserver.expect_request("/gone").respond_with_handler(remove_dir_then_answer)
-    result = run_cli(
-        str(url_file(httpserver.url_for("/gone"))), "--save", str(save), "-q", "-r", "2"
-    )
+    args = ["--save", str(save), "-q", "-r", "2", "--workers", str(workers)]
+    result = run_cli(str(url_file(httpserver.url_for("/gone"))), *args)
     assert result.exit_code == 2 and "--save" in result.stderr
     assert len(httpserver.log) == 1  # not retried: the disk failed, not the URL
     assert "Traceback" not in result.stderr

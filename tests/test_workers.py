@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -113,3 +114,24 @@ def test_sigint_with_workers_exits_130_and_leaves_no_children(
         ["pgrep", "-g", str(process.pid)], capture_output=True, text=True, check=False
     )
     assert children.stdout.strip() == ""
+
+
+def test_two_workers_start_one_child_and_this_process_fetches_too(url_file: UrlFile) -> None:
+    with ThreadedServer() as own:
+        path = url_file(*(own.url(f"/hold?delay=1&n={n}") for n in range(8)))
+        command = [sys.executable, "-m", "fetchcli", "--workers", "2", "-c", "8", str(path)]
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 15
+            while own.in_flight < 5 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            children = subprocess.run(
+                ["pgrep", "-P", str(process.pid)], capture_output=True, text=True, check=False
+            ).stdout.split()
+            out, _ = process.communicate(timeout=30)
+        finally:
+            process.kill()
+    assert process.returncode == 0 and len(out.splitlines()) == 8
+    assert len(children) == 1
+    # Each engine may hold 8 / 2 requests at once: more than 4 means both were fetching.
+    assert own.max_in_flight > 4
