@@ -47,7 +47,11 @@ def local_env() -> dict[str, str]:
     return {
         k: v
         for k, v in os.environ.items()
-        if k.lower() not in PROXY_VARIABLES and not k.startswith("FETCHCLI_")
+        if k.lower() not in PROXY_VARIABLES
+        and not k.startswith("FETCHCLI_")
+        # .pyc files are kept, as after a pip install (which compiles them): the
+        # warm-up writes them, so no client recompiles its modules on every run.
+        and k != "PYTHONDONTWRITEBYTECODE"
     }
 
 

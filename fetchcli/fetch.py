@@ -1,7 +1,7 @@
 """`fetch_one`: one record in, one result out, with retries.
 
-It turns one record into one result and never raises (except
-`CancelledError`). Each attempt runs under a total deadline of `--timeout`
+It never raises (except `CancelledError`, and `SaveError` for a failing
+`--save` disk). Each attempt runs under a total deadline of `--timeout`
 seconds that starts once a connection is assigned (so waiting for a free
 connection in the pool does not count) and covers connect, redirects, headers
 and the whole body: a server that trickles one byte a second still times out.
