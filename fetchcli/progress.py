@@ -1,9 +1,9 @@
 """The Rich parts: a one-line live status on stderr and the summary table.
 
-The status is redrawn at a fixed rate from counters, never once per result,
-so it costs the engine nothing measurable. It is one line that the next draw
-overwrites in place (`\\r` + erase line), which lets results written to the
-same terminal scroll above it without tearing.
+The status is redrawn at a fixed rate (by `fetchcli.terminal`) from counters,
+never once per result, so it costs the engine nothing measurable. It is one
+line that the next draw overwrites in place (`\\r` + erase line), which lets
+results written to the same terminal scroll above it without tearing.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from rich.text import Text
 
 from fetchcli.output import human_size, safe_text
 
-REFRESH_SECONDS = 0.2
 _ERASE_LINE = "\r\x1b[2K"
 
 

@@ -1,10 +1,11 @@
-"""One run of the command: wires sources → engine → writer, summary and progress.
+"""One run of the command: wires sources → engine → writer, summary and terminal.
 
 The CLI builds a `Run` from FetchOptions and `RunSettings` (the output-side
 flags) and calls `execute()`, which returns the exit code. Streams and
 terminal flags come from an injectable `Environment`, so tests can fake a
-terminal. Signals cancel the fetching task only; flushing, the summary and
-the exit code happen after it has stopped.
+terminal; what is drawn or printed there is the `Terminal`'s (and only it
+imports Rich, on first use). Signals cancel the fetching task only; flushing,
+the summary and the exit code happen after it has stopped.
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass
 from pathlib import Path
-
-from rich.text import Text
+from typing import TYPE_CHECKING
 
 from fetchcli import resume
 from fetchcli.cache import CacheError
@@ -29,9 +29,7 @@ from fetchcli.engine import fetch_stream
 from fetchcli.environment import Environment, fit_open_files
 from fetchcli.errors import ExitCode
 from fetchcli.options import FetchOptions
-from fetchcli.output import LineSink, ResultWriter, safe_text
-from fetchcli.progress import REFRESH_SECONDS, StatusLine, make_console, print_summary
-from fetchcli.report import Report, ReportError, open_report
+from fetchcli.output import LineSink, ResultWriter
 from fetchcli.results import FetchResult
 from fetchcli.resume import ResumeState
 from fetchcli.save import SaveError
@@ -47,12 +45,10 @@ from fetchcli.sources import (
     stdin_is_stream,
 )
 from fetchcli.summary import Summary
+from fetchcli.terminal import Terminal
 
-# With results and the live status on one terminal, results are written in
-# batches at each refresh (or sooner when this many wait), so they never tear
-# the status line.
-_TERMINAL_BATCH = 200
-
+if TYPE_CHECKING:
+    from fetchcli.report import Report
 
 # After a first signal, how long the run may take to write what completed.
 _GRACE_SECONDS = 5.0
@@ -116,16 +112,11 @@ class Run:
         self.writer = ResultWriter(settings.output_format)
         self.sink = self._open_output()
         self.stats = SourceStats()
-        self.console = make_console(self.env.stderr, bool(self.env.stderr_isatty))
-        live = bool(self.env.stderr_isatty) and not settings.quiet
-        self.status = StatusLine(self.console) if live else None
-        # Batch result lines only when they share the terminal with the status line.
-        self._batch: list[str] | None = (
-            [] if live and settings.output is None and self.env.stdout_isatty else None
+        self.terminal = Terminal(
+            self.env, quiet=settings.quiet, results_on_stdout=settings.output is None
         )
         self.stop = asyncio.Event()
         self.interrupted: int | None = None
-        self.broken_pipe = False
         self.input_error: str | None = None
         self.fatal: str | None = None
         self.demo_mismatches: list[str] = []
@@ -134,6 +125,8 @@ class Run:
     def _open_report(self) -> Report | None:
         if self.settings.report is None:
             return None
+        from fetchcli.report import ReportError, open_report
+
         try:
             return open_report(self.settings.report)
         except ReportError as exc:
@@ -186,7 +179,7 @@ class Run:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
         if self.sink.error is not None:
-            self._warn(f"fetchcli: error: cannot write results: {self.sink.error}")
+            self.terminal.warn(f"fetchcli: error: cannot write results: {self.sink.error}")
             return ExitCode.USAGE
         return code
 
@@ -194,7 +187,7 @@ class Run:
         started = time.perf_counter()
         loop = asyncio.get_running_loop()
         work = asyncio.create_task(self._consume())
-        ticker = asyncio.create_task(self._tick()) if self.status is not None else None
+        self.terminal.start(self.summary)
         handled = []
         for signum in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -206,7 +199,7 @@ class Run:
             if self.interrupted is None:
                 raise
         except BrokenPipeError:
-            self._reader_gone()
+            self.terminal.reader_gone()
         except OSError as exc:  # a source failed part-way: say so, keep what was done
             self.input_error = f"fetchcli: error: reading input failed: {exc}"
         except (CacheError, resume.ResumeError, SaveError) as exc:
@@ -216,12 +209,7 @@ class Run:
         finally:
             for signum in handled:
                 loop.remove_signal_handler(signum)
-            if ticker is not None:
-                ticker.cancel()
-                await asyncio.wait({ticker})
-            self._flush_batch()
-            if self.status is not None:
-                self.status.clear()
+            await self.terminal.finish()
         figures = self.summary.to_dict(time.perf_counter() - started)
         await asyncio.to_thread(self._write_files, figures)
         return self._finish(figures)
@@ -242,16 +230,16 @@ class Run:
             async with demo.DemoSite() as site:
                 urls = demo.demo_urls(site.base_url)
                 self._expected = demo.expected_outcome
-                if self.status is not None:
-                    self.status.set_total(len(urls))
+                self.terminal.set_total(len(urls))
                 try:
                     await self._fetch(self._strings("demo", urls))
                 finally:
                     self.summary.excluded = self.stats.excluded
             return
         counting = threading.Event()
-        if self.status is not None and STDIN not in self.sources and self._countable():
-            self._count(counting)
+        if STDIN not in self.sources and self._countable():
+            sources, shard = self.sources, self.options.shard
+            self.terminal.count_total(lambda: count_records(sources, shard, counting))
         eager = STDIN in self.sources and stdin_is_stream()
         lines = iter_records(self.sources, self.options, self.stats)
         if self.resume is not None:
@@ -266,20 +254,6 @@ class Run:
     def _countable(self) -> bool:
         o = self.options
         return not (o.extract or o.unique or o.include or o.exclude)
-
-    def _count(self, stop: threading.Event) -> None:
-        """Count the records for the progress total in a thread that a stop ends at once."""
-        loop = asyncio.get_running_loop()
-        status = self.status
-        assert status is not None
-
-        def count() -> None:
-            with contextlib.suppress(OSError):
-                total = count_records(self.sources, self.options.shard, stop)
-                if total is not None:
-                    loop.call_soon_threadsafe(status.set_total, total)
-
-        threading.Thread(target=count, name="fetchcli-count", daemon=True).start()
 
     async def _strings(self, source: str, urls: list[str]) -> AsyncIterator[UrlRecord]:
         rules = InputRules(self.options, self.stats)
@@ -305,51 +279,14 @@ class Run:
             await self._emit(line)
 
     async def _emit(self, line: str) -> None:
-        if self._batch is None:
+        if not self.terminal.hold(line):
             await self.sink.put(line)
-            return
-        self._batch.append(line + "\n")
-        if len(self._batch) >= _TERMINAL_BATCH:
-            self._flush_batch()
-
-    def _flush_batch(self) -> None:
-        if not self._batch:
-            return
-        if self.status is not None:
-            self.status.clear()
-        try:
-            self.env.stdout.write("".join(self._batch))
-            self.env.stdout.flush()
-        except BrokenPipeError:
-            self._reader_gone()
-        if self._batch is not None:
-            self._batch.clear()
 
     def _check_demo(self, result: FetchResult) -> None:
         want = self._expected(result.url, self.options)  # type: ignore[operator]
         got = (result.status, None if result.error is None else str(result.error))
         if got != want:
             self.demo_mismatches.append(f"{result.url}: expected {want}, got {got}")
-
-    async def _tick(self) -> None:
-        status = self.status
-        assert status is not None
-        while True:
-            self._flush_batch()
-            summary = self.summary
-            status.update(
-                done=summary.total, ok=summary.ok, failed=summary.failed, size=summary.bytes
-            )
-            status.draw()
-            await asyncio.sleep(REFRESH_SECONDS)
-
-    def _reader_gone(self) -> None:
-        """stdout's reader went away: stop quietly, and keep exit-time flushes from failing."""
-        self.broken_pipe = True
-        self._batch = None
-        with contextlib.suppress(OSError, ValueError):
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, self.env.stdout.fileno())
 
     def _write_files(self, figures: dict[str, object]) -> None:
         """--summary-json and --report, written once the run has ended (off the event loop)."""
@@ -359,47 +296,31 @@ class Run:
             try:
                 self.settings.summary_json.write_text(text, encoding="utf-8")
             except OSError as exc:
-                self._warn(f"fetchcli: cannot write --summary-json: {exc.strerror}")
+                self.terminal.warn(f"fetchcli: cannot write --summary-json: {exc.strerror}")
         if self.report is not None:
             try:
                 self.report.finish(figures, interrupted=interrupted)
             except OSError as exc:
-                self._warn(f"fetchcli: cannot write --report: {exc.strerror}")
-
-    def _warn(self, message: str) -> None:
-        self.console.print(Text(safe_text(message)), soft_wrap=True)
+                self.terminal.warn(f"fetchcli: cannot write --report: {exc.strerror}")
 
     def _finish(self, figures: dict[str, object]) -> int:
         nothing_done = self.input_error is not None and not self.summary.total
-        if not self.settings.quiet and not self.broken_pipe and not nothing_done:
-            print_summary(self.console, figures, interrupted=self.interrupted is not None)
+        if not self.settings.quiet and not self.terminal.broken_pipe and not nothing_done:
+            self.terminal.print_summary(figures, interrupted=self.interrupted is not None)
             if self.settings.demo:
-                self._report_demo()
+                self.terminal.report_demo(self.summary.total, self.demo_mismatches)
         if self.input_error is not None:
-            self._warn(self.input_error)
+            self.terminal.warn(self.input_error)
             return ExitCode.USAGE
         if self.fatal is not None:
-            self._warn(self.fatal)
+            self.terminal.warn(self.fatal)
             return ExitCode.FAILED
         if self.interrupted is not None:
             return ExitCode.SIGINT if self.interrupted == signal.SIGINT else ExitCode.SIGTERM
-        if self.broken_pipe:
+        if self.terminal.broken_pipe:
             return ExitCode.BROKEN_PIPE
         if self.settings.demo:
             return ExitCode.FAILED if self.demo_mismatches else ExitCode.OK
         if self.summary.permanent:
             return ExitCode.FAILED
         return ExitCode.TRANSIENT if self.summary.transient else ExitCode.OK
-
-    def _report_demo(self) -> None:
-        if not self.demo_mismatches:
-            self.console.print(
-                Text(
-                    f"demo: all {self.summary.total} URLs gave the result the demo site"
-                    " is built to produce (404s, 500s and invalid lines included)",
-                    style="green",
-                )
-            )
-            return
-        for line in self.demo_mismatches[:20]:
-            self.console.print(Text(f"demo: unexpected result: {safe_text(line)}", style="red"))

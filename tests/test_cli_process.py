@@ -136,3 +136,20 @@ def test_a_second_ctrl_c_exits_at_once(
     process.send_signal(signal.SIGINT)
     process.communicate(timeout=10)
     assert process.returncode == 130
+
+
+def test_a_quiet_run_imports_no_rich(site: HTTPServer, url_file: Callable[..., Path]) -> None:
+    path = url_file(site.url_for("/ok"), site.url_for("/missing"))
+    code = (
+        "import sys\n"
+        f"sys.argv = ['fetchcli', {str(path)!r}, '-q', '--format', 'none']\n"
+        "from fetchcli.__main__ import main\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exc:\n"
+        "    print('exit', exc.code)\n"
+        "print(sorted(name for name in sys.modules if name.split('.')[0] == 'rich'))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
+    assert done.stdout.decode().splitlines() == ["exit 1", "[]"], done.stderr.decode()
+    assert len(site.log) == 2
