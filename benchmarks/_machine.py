@@ -20,6 +20,8 @@ PACKAGES = (
     "sniffio",
     "aiohttp",
     "httpx-aiohttp",
+    "typer",
+    "rich",
 )
 
 

@@ -28,7 +28,7 @@ Usage:
 
   python benchmarks/run.py --output benchmarks/results-2026-11-25.md
   python benchmarks/run.py --quick --only 1k,sweep
-  python benchmarks/run.py --fetchcli-best-args='--mode queue --workers 2'
+  python benchmarks/run.py --fetchcli-best-args='--mode semaphore --workers 3'
 """
 
 from __future__ import annotations
