@@ -140,6 +140,9 @@ class Run:
             raise UsageProblem("--resume needs -o FILE and --format jsonl")
         if settings.demo:
             raise UsageProblem("--resume does not combine with --demo")
+        twice = sorted({name for name in self.sources if self.sources.count(name) > 1})
+        if twice:  # a result names its (source, line): the two could not be told apart
+            raise UsageProblem(f"--resume: source {twice[0]!r} is given twice")
 
         def take(result: FetchResult) -> None:  # earlier results count in summary and report
             self.summary.add(result)

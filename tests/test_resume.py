@@ -153,6 +153,19 @@ def test_resume_with_text_format_is_a_usage_error(
     assert site.log == [] and not out.exists()
 
 
+def test_resume_with_a_source_given_twice_is_a_usage_error(
+    site: HTTPServer, run_cli: RunCli, url_file: UrlFile, tmp_path: Path
+) -> None:
+    out = tmp_path / "out.jsonl"
+    path = str(url_file(site.url_for("/ok")))
+    result = run_cli(path, path, "--resume", "-o", str(out), "--format", "jsonl", "-q")
+    assert result.exit_code == 2 and "given twice" in result.stderr
+    assert site.log == [] and not out.exists()
+    # Without --resume a file may be read twice: each line gives its result twice.
+    again = run_cli(path, path, "--format", "jsonl", "-q")
+    assert again.exit_code == 0 and len(again.stdout.splitlines()) == 2
+
+
 def test_resume_of_a_garbage_file_is_a_usage_error_naming_the_line(
     site: HTTPServer, run_cli: RunCli, url_file: UrlFile, tmp_path: Path
 ) -> None:
