@@ -278,6 +278,14 @@ def targets_table(results: dict[str, list[Cell]], sweep_ref: int) -> list[str]:
             else None,
             limit=0.8,
         ),
+        Target(  # context: how the fastest pure-asyncio client scales on this machine
+            name=f"sweep: raw aiohttp req/s at {top_name} ÷ at c={sweep_ref}",
+            value=paired_ratio(
+                _find(sweep, "aiohttp", top), _find(sweep, "aiohttp", sweep_ref), rps
+            )
+            if swept
+            else None,
+        ),
         Target(
             name=f"sweep: best CPU per request at {top_name} ÷ at c={sweep_ref}",
             value=paired_ratio(_find(sweep, best, top), _find(sweep, best, sweep_ref), cpu)

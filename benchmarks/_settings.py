@@ -13,7 +13,7 @@ THROUGHPUT_CLIENTS = (
     "curl", "textbook", "aiohttp", "fetchcli-queue", "fetchcli-semaphore",
     "fetchcli-gather", "fetchcli-best",
 )  # fmt: skip
-SWEEP_CLIENTS = ("fetchcli-best", "textbook")
+SWEEP_CLIENTS = ("fetchcli-best", "aiohttp", "textbook")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

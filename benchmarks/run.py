@@ -11,7 +11,7 @@ Workloads (--only picks some; default all):
   1k       5 000 URLs × 1 KiB at c=50: curl --parallel, textbook httpx, raw
            aiohttp, fetchcli --mode queue|semaphore|gather, fetchcli best
   100k     1 000 URLs × 100 KiB at c=50: the same clients
-  sweep    5 000 × 1 KiB at c = 10, 50, 200, 1000: fetchcli best, textbook httpx
+  sweep    5 000 × 1 KiB at c = 10, 50, 200, 1000: fetchcli best, raw aiohttp, textbook httpx
   startup  python -c pass, python -m fetchcli --version, fetchcli --version,
            python -m fetchcli --help, a 10-URL run; plus python -X importtime
   memory   fetchcli --mode queue peak RSS at 10 000, 100 000, 1 000 000 URLs
