@@ -1,10 +1,10 @@
-"""fetch_stream: the engine, its three scheduling modes, limits and ordering.
+"""fetch_stream: the engine, its limits and ordering, over one of the `--mode` strategies.
 
-The modes are small interchangeable strategies over one `handle(seq, record)`
-coroutine, which fetches a record and puts its result on one bounded queue;
-`fetch_stream` drains that queue. The engine runs as a task of its own, so the
-generator never yields inside a task group or a cancel scope, and closing the
-generator cancels the engine and waits for it.
+The modes (`fetchcli.strategies`) are small interchangeable strategies over
+one `handle(seq, record)` coroutine, which fetches a record and puts its
+result on one bounded queue; `fetch_stream` drains that queue. The engine runs
+as a task of its own, so the generator never yields inside a task group or a
+cancel scope, and closing the generator cancels the engine and waits for it.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from fetchcli.limits import Gate, HostLimit, RateLimit, host_of, make_gate
 from fetchcli.options import ORDER_WINDOW_FACTOR, FetchOptions, Mode, Order
 from fetchcli.results import FetchResult, invalid_result
 from fetchcli.sources import InputRules, UrlRecord
+from fetchcli.strategies import STRATEGIES, cancel_all
 
 if TYPE_CHECKING:
     from fetchcli.cache import ResultCache
 
-Handle = Callable[[int, UrlRecord], Awaitable[None]]
 Emit = Callable[[int, FetchResult], Awaitable[None]]
 Urls = Iterable[str | UrlRecord] | AsyncIterable[str | UrlRecord]
 
@@ -126,107 +126,9 @@ async def _until_done_or_stopped(strategy: Awaitable[None], stop: asyncio.Event 
     try:
         await asyncio.wait({work, stopped}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        await _cancel([work, stopped])
+        await cancel_all([work, stopped])
     if not work.cancelled():
         work.result()  # re-raise what the strategy raised
-
-
-async def _queue_mode(
-    records: AsyncIterator[tuple[int, UrlRecord]], handle: Handle, n: int
-) -> None:
-    """A fixed pool of n workers pulls from a bounded queue that one producer fills lazily."""
-    queue: asyncio.Queue[tuple[int, UrlRecord] | None] = asyncio.Queue(maxsize=n)
-    producer = asyncio.current_task()
-    failures: list[BaseException] = []
-
-    async def worker() -> None:
-        while (item := await queue.get()) is not None:
-            await handle(*item)
-
-    def watch(task: asyncio.Task[None]) -> None:
-        # A worker that dies must not leave the producer blocked on a full queue.
-        if not task.cancelled() and task.exception() is not None and producer is not None:
-            failures.append(task.exception())  # type: ignore[arg-type]
-            producer.cancel()
-
-    workers: list[asyncio.Task[None]] = []
-    try:
-        source_failure = None
-        try:
-            async for item in records:
-                if len(workers) < n:  # start workers as work arrives: small inputs need few
-                    workers.append(asyncio.create_task(worker()))
-                    workers[-1].add_done_callback(watch)
-                await queue.put(item)
-        except Exception as exc:  # a source failed: finish what was read, then say so
-            source_failure = exc
-        for _ in workers:
-            await queue.put(None)  # one sentinel per worker
-        await asyncio.gather(*workers)
-        if source_failure is not None:
-            raise source_failure
-    except asyncio.CancelledError:
-        if failures:
-            raise failures[0] from None
-        raise
-    finally:
-        await _cancel(workers)
-
-
-async def _semaphore_mode(
-    records: AsyncIterator[tuple[int, UrlRecord]], handle: Handle, n: int
-) -> None:
-    """One task per URL, created up front, gated by a semaphore."""
-    semaphore = asyncio.Semaphore(n)
-
-    async def gated(seq: int, record: UrlRecord) -> None:
-        async with semaphore:
-            await handle(seq, record)
-
-    tasks: list[asyncio.Task[None]] = []
-    try:
-        await _start_all(records, tasks, gated)
-    finally:
-        await _cancel(tasks)
-
-
-async def _gather_mode(
-    records: AsyncIterator[tuple[int, UrlRecord]], handle: Handle, n: int
-) -> None:
-    """asyncio.gather over one coroutine per URL; the connection pool bounds concurrency."""
-    tasks: list[asyncio.Task[None]] = []
-    try:
-        await _start_all(records, tasks, handle)
-    finally:
-        await _cancel(tasks)
-
-
-async def _start_all(
-    records: AsyncIterator[tuple[int, UrlRecord]], tasks: list[asyncio.Task[None]], run: Handle
-) -> None:
-    """One task per record, then wait for all; a failing source still lets started ones end."""
-    try:
-        async for seq, record in records:
-            tasks.append(asyncio.ensure_future(run(seq, record)))
-    except Exception:
-        await asyncio.gather(*tasks)
-        raise
-    await asyncio.gather(*tasks)
-
-
-STRATEGIES = {
-    Mode.QUEUE: _queue_mode,
-    Mode.SEMAPHORE: _semaphore_mode,
-    Mode.GATHER: _gather_mode,
-}
-
-
-async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
-    pending = [task for task in tasks if not task.done()]
-    for task in pending:
-        task.cancel()
-    if pending:
-        await asyncio.wait(pending)
 
 
 async def _records(urls: Urls, options: FetchOptions) -> AsyncIterator[UrlRecord]:

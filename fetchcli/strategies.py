@@ -1,0 +1,120 @@
+"""The three `--mode` strategies: how the engine schedules a `handle(seq, record)` per URL.
+
+Each takes the numbered records, the engine's `handle` coroutine and the
+concurrency `n`, and returns once every record is handled; all three give the
+same results:
+
+- `queue` (default): `n` workers pull from a bounded queue that is fed lazily
+  from the input. Memory O(n): it streams a list of any length.
+- `semaphore`: one task per URL, created up front, gated by a semaphore of `n`.
+  Memory O(N).
+- `gather`: one coroutine per URL under `asyncio.gather`; the connection pool
+  (`n` connections) is the only bound. Memory O(N): the textbook pattern.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from fetchcli.options import Mode
+from fetchcli.sources import UrlRecord
+
+Handle = Callable[[int, UrlRecord], Awaitable[None]]
+
+
+async def queue_mode(records: AsyncIterator[tuple[int, UrlRecord]], handle: Handle, n: int) -> None:
+    """A fixed pool of n workers pulls from a bounded queue that one producer fills lazily."""
+    queue: asyncio.Queue[tuple[int, UrlRecord] | None] = asyncio.Queue(maxsize=n)
+    producer = asyncio.current_task()
+    failures: list[BaseException] = []
+
+    async def worker() -> None:
+        while (item := await queue.get()) is not None:
+            await handle(*item)
+
+    def watch(task: asyncio.Task[None]) -> None:
+        # A worker that dies must not leave the producer blocked on a full queue.
+        if not task.cancelled() and task.exception() is not None and producer is not None:
+            failures.append(task.exception())  # type: ignore[arg-type]
+            producer.cancel()
+
+    workers: list[asyncio.Task[None]] = []
+    try:
+        source_failure = None
+        try:
+            async for item in records:
+                if len(workers) < n:  # start workers as work arrives: small inputs need few
+                    workers.append(asyncio.create_task(worker()))
+                    workers[-1].add_done_callback(watch)
+                await queue.put(item)
+        except Exception as exc:  # a source failed: finish what was read, then say so
+            source_failure = exc
+        for _ in workers:
+            await queue.put(None)  # one sentinel per worker
+        await asyncio.gather(*workers)
+        if source_failure is not None:
+            raise source_failure
+    except asyncio.CancelledError:
+        if failures:
+            raise failures[0] from None
+        raise
+    finally:
+        await cancel_all(workers)
+
+
+async def semaphore_mode(
+    records: AsyncIterator[tuple[int, UrlRecord]], handle: Handle, n: int
+) -> None:
+    """One task per URL, created up front, gated by a semaphore."""
+    semaphore = asyncio.Semaphore(n)
+
+    async def gated(seq: int, record: UrlRecord) -> None:
+        async with semaphore:
+            await handle(seq, record)
+
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        await _start_all(records, tasks, gated)
+    finally:
+        await cancel_all(tasks)
+
+
+async def gather_mode(
+    records: AsyncIterator[tuple[int, UrlRecord]], handle: Handle, n: int
+) -> None:
+    """asyncio.gather over one coroutine per URL; the connection pool bounds concurrency."""
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        await _start_all(records, tasks, handle)
+    finally:
+        await cancel_all(tasks)
+
+
+async def _start_all(
+    records: AsyncIterator[tuple[int, UrlRecord]], tasks: list[asyncio.Task[None]], run: Handle
+) -> None:
+    """One task per record, then wait for all; a failing source still lets started ones end."""
+    try:
+        async for seq, record in records:
+            tasks.append(asyncio.ensure_future(run(seq, record)))
+    except Exception:
+        await asyncio.gather(*tasks)
+        raise
+    await asyncio.gather(*tasks)
+
+
+STRATEGIES = {
+    Mode.QUEUE: queue_mode,
+    Mode.SEMAPHORE: semaphore_mode,
+    Mode.GATHER: gather_mode,
+}
+
+
+async def cancel_all(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel the tasks not done yet and wait until they have ended."""
+    pending = [task for task in tasks if not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending)
