@@ -15,9 +15,9 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from fetchcli.client import make_client
-from fetchcli.demo import Request
 from fetchcli.errors import ErrorKind, classify
 from fetchcli.fetch import fetch_one
+from fetchcli.httpserver import Request
 from fetchcli.options import FetchOptions
 from fetchcli.results import FetchResult
 from fetchcli.sources import UrlRecord

@@ -15,14 +15,13 @@ from fetchcli.demo import (
     INVALID_LINES,
     LARGE_SIZE,
     DemoSite,
-    HttpServer,
-    Request,
     demo_server,
     demo_urls,
     expected_outcome,
     slow_delay,
 )
 from fetchcli.errors import ErrorKind
+from fetchcli.httpserver import HttpServer, Request
 from fetchcli.sources import normalize_url
 
 T = TypeVar("T")
