@@ -24,7 +24,6 @@ from fetchcli.strategies import STRATEGIES, cancel_all
 if TYPE_CHECKING:
     from fetchcli.cache import ResultCache
 
-Emit = Callable[[int, FetchResult], Awaitable[None]]
 Urls = Iterable[str | UrlRecord] | AsyncIterable[str | UrlRecord]
 
 

@@ -15,7 +15,8 @@ same results:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
 
 from fetchcli.options import Mode
 from fetchcli.sources import UrlRecord
@@ -111,7 +112,7 @@ STRATEGIES = {
 }
 
 
-async def cancel_all(tasks: list[asyncio.Task[None]]) -> None:
+async def cancel_all(tasks: Sequence[asyncio.Future[Any]]) -> None:
     """Cancel the tasks not done yet and wait until they have ended."""
     pending = [task for task in tasks if not task.done()]
     for task in pending:
