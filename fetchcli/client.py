@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import urllib.request
+from collections.abc import Callable
 from http.cookiejar import CookieJar
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,30 @@ if TYPE_CHECKING:
 # Request extension: a callable given each response httpx's own transport receives
 # for the request, also one whose Location httpx then fails to follow in `send`.
 SEEN = "fetchcli.seen"
+# Request extension: a PoolSlot, so that one attempt keeps its connection slot
+# across its redirects instead of queueing again behind new requests.
+SLOT = "fetchcli.slot"
+
+
+class PoolSlot:
+    """A connection slot of the fast transport, held by one attempt until release()."""
+
+    __slots__ = ("_release",)
+
+    def __init__(self) -> None:
+        self._release: Callable[[], None] | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._release is not None
+
+    def hold(self, release: Callable[[], None]) -> None:
+        self._release = release
+
+    def release(self) -> None:
+        if self._release is not None:
+            release, self._release = self._release, None
+            release()
 
 
 class Client(httpx.AsyncClient):

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import httpx
 
 from fetchcli.body import decoded_chunks, drain
-from fetchcli.client import SEEN, Client
+from fetchcli.client import SEEN, SLOT, Client, PoolSlot
 from fetchcli.errors import ErrorKind, classify, is_retryable
 from fetchcli.limits import Gate
 from fetchcli.options import MAX_BACKOFF, FetchOptions
@@ -112,10 +112,12 @@ async def _attempt(
     def seen(response: httpx.Response) -> None:
         outcome.last_response = response
 
+    slot = PoolSlot()  # one connection slot for the attempt, redirects included
     response: httpx.Response | None = None
     try:
         async with deadline:
-            request = client.new_request(method, url, {"trace": start_deadline, SEEN: seen})
+            extensions = {"trace": start_deadline, SEEN: seen, SLOT: slot}
+            request = client.new_request(method, url, extensions)
             outcome.sent = True
             while True:
                 response = await client.send_once(request)
@@ -152,6 +154,7 @@ async def _attempt(
     finally:
         if response is not None:
             await response.aclose()
+        slot.release()
     if deadline.expired():
         outcome.error = ErrorKind.TIMEOUT
         outcome.message = f"no complete response within {options.timeout:g}s"

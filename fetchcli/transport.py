@@ -14,16 +14,22 @@ original as `__cause__` so that `errors.classify` finds DNS and TLS causes.
 from __future__ import annotations
 
 import asyncio
+import base64
+import re
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
 import httpx
 from aiohttp.http_exceptions import ContentLengthError
 
+from fetchcli.client import SLOT, PoolSlot
+
 # Read size for response bodies; aiohttp hands over whatever has arrived, up to this.
 _CHUNK = 64 * 1024
+
+_CONTEXT_REPR = re.compile(r"ssl:<[^>]*>")
 
 # Most specific first: the first match wins.
 _EXCEPTIONS: tuple[tuple[type[BaseException], type[httpx.HTTPError]], ...] = (
@@ -50,7 +56,8 @@ def map_exception(exc: BaseException) -> httpx.HTTPError | None:
         return kind(str(exc) or "response body was not complete")
     for source, target in _EXCEPTIONS:
         if isinstance(exc, source):
-            return target(str(exc) or type(exc).__name__)
+            # aiohttp names a TLS context by its repr, address and all: keep messages stable.
+            return target(_CONTEXT_REPR.sub("ssl:default", str(exc)) or type(exc).__name__)
     return None
 
 
@@ -63,9 +70,11 @@ def _cut_short(exc: aiohttp.ClientPayloadError) -> bool:
 class _Body(httpx.AsyncByteStream):
     """A response body read from aiohttp as it arrives; closing returns or drops the connection."""
 
-    def __init__(self, response: aiohttp.ClientResponse, slots: asyncio.Semaphore) -> None:
+    def __init__(
+        self, response: aiohttp.ClientResponse, release: Callable[[], None] | None
+    ) -> None:
         self._response = response
-        self._slots: asyncio.Semaphore | None = slots
+        self._release = release  # the pool slot, unless an attempt holds it (PoolSlot)
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         try:
@@ -80,9 +89,9 @@ class _Body(httpx.AsyncByteStream):
     async def aclose(self) -> None:
         # A fully read response goes back to the pool; an unfinished one is closed.
         self._response.release()
-        if self._slots is not None:
-            self._slots.release()
-            self._slots = None
+        if self._release is not None:
+            release, self._release = self._release, None
+            release()
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
@@ -92,7 +101,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     httpcore does, so time spent waiting for the pool stays out of a deadline.
     The pool's bound is our own semaphore, held from then until the body is
     closed, so that moment is known without aiohttp's tracing (which costs
-    about a tenth of a small request's CPU).
+    about a tenth of a small request's CPU). A request carrying a PoolSlot
+    (client.SLOT) keeps its slot in it instead, across redirects, until the
+    attempt releases it.
     """
 
     def __init__(self, *, limit: int, verify: bool | ssl.SSLContext = True) -> None:
@@ -116,22 +127,34 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self._session is None:
             self._session = self._open()
+        url = request.url
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
-        await self._slots.acquire()
+        if url.userinfo:  # as httpx does: URL credentials become Basic auth, over -H
+            headers = [(k, v) for k, v in headers if k.lower() != "authorization"]
+            headers.append(("Authorization", _basic(url.username, url.password)))
+            url = url.copy_with(username=None, password=None)
+        slot: PoolSlot | None = request.extensions.get(SLOT)
+        assigned = slot is None or not slot.held
+        if assigned:
+            await self._slots.acquire()
+            if slot is not None:
+                slot.hold(self._slots.release)
+        release = None if slot is not None else self._slots.release
         try:
             trace = request.extensions.get("trace")
-            if trace is not None:
+            if assigned and trace is not None:
                 await trace("connection.assigned", {})
             response = await self._session.request(
                 request.method,
-                str(request.url),
+                str(url),
                 headers=headers,
                 allow_redirects=False,
                 timeout=self._timeout(request.extensions.get("timeout", {})),
-                ssl=self._tls() if request.url.scheme == "https" else True,
+                ssl=self._tls() if url.scheme == "https" else True,
             )
         except BaseException as exc:
-            self._slots.release()
+            if release is not None:
+                release()
             mapped = map_exception(exc) if isinstance(exc, Exception) else None
             if mapped is None:
                 raise
@@ -142,7 +165,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return httpx.Response(
             status_code=response.status,
             headers=response.raw_headers,
-            stream=_Body(response, self._slots),
+            stream=_Body(response, release),
             request=request,
             extensions=extensions,
         )
@@ -169,3 +192,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+
+def _basic(username: str, password: str) -> str:
+    """An Authorization value for Basic auth, encoded as httpx.BasicAuth does (UTF-8)."""
+    token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+    return f"Basic {token}"

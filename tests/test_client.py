@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import socket
 import ssl
 import time
@@ -279,11 +280,21 @@ def test_failed_attempts_give_their_pool_slot_back(server: ThreadedServer) -> No
     # Resets, refusals and bad responses each release the transport's connection slot:
     # with two slots, the good URLs after ten failures still run.
     refused = f"http://127.0.0.1:{free_port()}/"
-    bad = [server.url("/reset_before_headers"), server.url("/reset_after_headers"), refused]
-    urls = [*bad * 3, server.url("/bad_status"), *[server.url("/sized?bytes=10")] * 4]
+    bad = [server.url("/reset-before-headers"), server.url("/reset-after-headers"), refused]
+    urls = [*bad * 3, server.url("/bad-status"), *[server.url("/sized?bytes=10")] * 4]
     options = FetchOptions(concurrency=2, retries=0)
     results = asyncio.run(asyncio.wait_for(_fetch_all(urls, options), 20))
     assert [result.ok for result in results] == [False] * 10 + [True] * 4
+
+
+def test_a_redirect_keeps_its_connection_slot_while_others_wait(server: ThreadedServer) -> None:
+    # 30 attempts on 3 slots: each redirect hop goes on at once instead of queueing
+    # behind new requests with its deadline running (pool waits do not count).
+    url = server.url("/location?to=/hold%3Fdelay%3D0.3")
+    options = FetchOptions(concurrency=3, retries=0, timeout=1.5)
+    results = asyncio.run(asyncio.wait_for(_fetch_all([url] * 30, options), 30))
+    assert [(result.status, result.redirects) for result in results] == [(200, 1)] * 30
+    assert server.max_in_flight <= 3
 
 
 def test_authorization_is_dropped_on_a_redirect_to_another_origin(httpserver: HTTPServer) -> None:
@@ -311,6 +322,22 @@ def test_authorization_is_dropped_on_a_redirect_to_another_origin(httpserver: HT
         other.clear()
         if other.is_running():
             other.stop()
+
+
+def test_url_credentials_become_basic_auth_as_in_httpx(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/private").respond_with_data("ok")
+    url = httpserver.url_for("/private").replace("://", "://ann:p%40ss@")
+    result = fetch(url, headers=(("Authorization", "Bearer other"),))
+    assert result.ok, result.message
+    (request, _), *_ = httpserver.log
+    token = base64.b64encode(b"ann:p@ss").decode()
+    assert request.headers.get("Authorization") == f"Basic {token}"
+
+
+def test_a_refused_https_connection_names_no_memory_address() -> None:
+    result = fetch(f"https://127.0.0.1:{free_port()}/")
+    assert result.error is ErrorKind.CONNECT
+    assert "0x" not in (result.message or ""), result.message
 
 
 def test_a_303_turns_get_into_get_and_keeps_head_a_head(httpserver: HTTPServer) -> None:
