@@ -223,7 +223,7 @@ async def _fetcher(
             yield remote
         return
 
-    from fetchcli.client import make_client  # httpx: not needed by a --workers parent
+    from fetchcli.client import make_client  # httpx and aiohttp: imported when first needed
     from fetchcli.fetch import fetch_one
 
     async with _open_cache(options) as cache, make_client(options) as client:

@@ -34,21 +34,24 @@ from fetchcli.sources import UrlRecord
 
 # Lines between the processes can be long (a URL of 8 KiB, a long message).
 _LINE_LIMIT = 1 << 20
-# In place of a result's id: the child's --save disk failed (the message follows).
-_SAVE_ERROR = "save-error"
+# In place of a result's id: the child stopped on an error (what it was follows).
+_FAILED = "failed"
+# This process takes about half a child's share: it also reads input, writes output and
+# talks to the children (weights 1, 1.5, 2, 3 measured on 2 cores; 2 was best).
+_CHILD_WEIGHT = 2
 
 
 class WorkerError(RuntimeError):
     """A worker process died with records still waiting for it."""
 
 
-def child_options(options: FetchOptions, workers: int) -> FetchOptions:
-    """What each child runs with: its share of concurrency and rate, no input rules."""
+def child_options(options: FetchOptions, share: float) -> FetchOptions:
+    """What one engine runs with: its share of concurrency and rate, no input rules."""
     return dataclasses.replace(
         options,
         workers=1,
-        concurrency=max(1, math.ceil(options.concurrency / workers)),
-        rate=options.rate / workers,
+        concurrency=max(1, math.ceil(options.concurrency * share)),
+        rate=options.rate * share,
         order=Order.COMPLETION,
         unique=False,
         shard=None,
@@ -72,11 +75,18 @@ class WorkerPool:
     """
 
     def __init__(self, options: FetchOptions, workers: int) -> None:
-        self._options = child_options(options, workers)
+        total = 1 + _CHILD_WEIGHT * (workers - 1)
+        self._options = [
+            child_options(options, (1 if index == 0 else _CHILD_WEIGHT) / total)
+            for index in range(workers)
+        ]
+        self._capacity = [engine.concurrency for engine in self._options]
         self._by_host = options.per_host > 0
         self._load = [0] * workers
         self._count = workers
-        self._order = [*range(1, workers), 0]
+        self._order = [*range(1, workers), 0]  # children first on a tie
+        self._broken: Exception | None = None  # a child died: the run cannot go on whole
+        self._closing = False
         self._children: list[asyncio.subprocess.Process] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._local: asyncio.Queue[tuple[int, UrlRecord] | None] = asyncio.Queue()
@@ -86,7 +96,7 @@ class WorkerPool:
         self._abandoned = False  # a fetch was cancelled: children may still be busy
 
     async def __aenter__(self) -> WorkerPool:
-        config = _options_to_json(self._options)
+        config = _options_to_json(self._options[-1])  # every child has the same share
         for index in range(1, self._count):
             child = await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -103,6 +113,7 @@ class WorkerPool:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
+        self._closing = True
         self._local.put_nowait(None)
         for child in self._children:
             if child.stdin is not None:
@@ -132,16 +143,12 @@ class WorkerPool:
         if self._by_host:
             host = urlsplit(record.url).hostname or ""
             return zlib.crc32(host.encode()) % self._count
-        # Children first on a tie.
-        return min(self._order, key=self._busy)
-
-    def _busy(self, index: int) -> int:
-        # This process also reads input, writes output and talks to the children: it
-        # takes about half a child's share (measured best of 1, 1.5, 2, 3 on 2 cores).
-        return self._load[index] * (2 if index == 0 else 1)
+        return min(self._order, key=lambda index: self._load[index] / self._capacity[index])
 
     async def fetch(self, record: UrlRecord) -> FetchResult:
         """Hand a record to an engine and wait for its result."""
+        if self._broken is not None:
+            raise self._broken
         index = self._pick(record)
         self._load[index] += 1
         ident = self._next_id
@@ -185,7 +192,7 @@ class WorkerPool:
                 yield item
 
         try:
-            await serve(incoming(), self._options, self._deliver)
+            await serve(incoming(), self._options[0], self._deliver)
         except Exception as exc:  # e.g. a failing --save disk: the run stops, as with one process
             self._local_failure = exc
             self._fail(0, exc)
@@ -195,12 +202,39 @@ class WorkerPool:
         failure: Exception | None = None
         while line := await child.stdout.readline():
             ident, record = json.loads(line)
-            if ident == _SAVE_ERROR:
-                failure = SaveError(record)
+            if ident == _FAILED:
+                failure = _relayed(index, record)
             else:
                 self._deliver(ident, FetchResult.from_record(record))
         code = await child.wait()
-        self._fail(index, failure or WorkerError(f"worker process {index} exited (code {code})"))
+        failure = failure or WorkerError(f"worker process {index} exited (code {code})")
+        if not self._closing:  # not asked to end: records routed to it would wait forever
+            self._broken = failure
+        self._fail(index, failure)
+
+
+def _relayed(index: int, failure: dict[str, str]) -> Exception:
+    """The error a child stopped on, as this process raises it (same exit code as one process)."""
+    kind, message = failure["kind"], failure["message"]
+    if kind == "save":
+        return SaveError(message)
+    if kind == "cache":
+        from fetchcli.cache import CacheError
+
+        path = failure["path"]
+        return CacheError(path, message.removeprefix(f"--cache {path}: "))
+    return WorkerError(f"worker process {index} failed: {message}")
+
+
+def _failure(exc: Exception) -> dict[str, str]:
+    """What a child tells the parent about the error it stops on."""
+    from fetchcli.cache import CacheError
+
+    if isinstance(exc, SaveError):
+        return {"kind": "save", "message": str(exc)}
+    if isinstance(exc, CacheError):
+        return {"kind": "cache", "message": str(exc), "path": exc.path}
+    return {"kind": "error", "message": f"{type(exc).__name__}: {exc}"}
 
 
 def _record_line(ident: int, record: UrlRecord) -> bytes:
@@ -274,8 +308,8 @@ def main() -> None:
     with suppress(BrokenPipeError):
         try:
             asyncio.run(_serve_pipes(options))
-        except SaveError as exc:  # the parent stops the run and says so, as with one process
-            sys.stdout.write(json.dumps([_SAVE_ERROR, str(exc)]) + "\n")
+        except Exception as exc:  # the parent stops the run and says so, as with one process
+            sys.stdout.write(json.dumps([_FAILED, _failure(exc)]) + "\n")
             sys.stdout.flush()
             os._exit(1)
     os._exit(0)  # the parent has everything; skip slow interpreter teardown

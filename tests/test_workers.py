@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -135,3 +136,44 @@ def test_two_workers_start_one_child_and_this_process_fetches_too(url_file: UrlF
     assert len(children) == 1
     # Each engine may hold 8 / 2 requests at once: more than 4 means both were fetching.
     assert own.max_in_flight > 4
+
+
+def test_a_child_that_dies_while_idle_stops_the_run_with_a_clear_error() -> None:
+    with ThreadedServer() as own:
+        command = [sys.executable, "-m", "fetchcli", "--workers", "2", "-c", "4", "-q", "-"]
+        process = subprocess.Popen(
+            [*command, "--format", "jsonl"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert process.stdin is not None and process.stdout is not None
+        try:
+            for n in range(4):
+                process.stdin.write(f"{own.url(f'/sized?bytes=5&a={n}')}\n".encode())
+            process.stdin.flush()
+            first = [process.stdout.readline() for _ in range(4)]
+            children = subprocess.run(
+                ["pgrep", "-P", str(process.pid)], capture_output=True, text=True, check=False
+            ).stdout.split()
+            assert len(children) == 1
+            os.kill(int(children[0]), signal.SIGKILL)
+            time.sleep(0.5)  # the parent sees the child's end before more input comes
+            more = "".join(f"{own.url(f'/sized?bytes=5&b={n}')}\n" for n in range(6))
+            _, stderr = process.communicate(more.encode(), timeout=30)
+        finally:
+            process.kill()
+    assert all(first)
+    assert process.returncode == 1, stderr.decode()
+    assert "worker process 1 exited" in stderr.decode() and "--resume" in stderr.decode()
+
+
+def test_workers_keep_as_many_requests_in_flight_as_concurrency_asks(url_file: UrlFile) -> None:
+    # Each engine is sized by its share of the routing, so no child queues records
+    # while this process has room: -c 12 means 12 at once, not fewer.
+    with ThreadedServer() as own:
+        path = url_file(*(own.url(f"/hold?delay=0.5&n={n}") for n in range(36)))
+        command = [sys.executable, "-m", "fetchcli", "--workers", "2", "-c", "12", "-q"]
+        done = subprocess.run([*command, str(path)], capture_output=True, timeout=60, check=False)
+        assert done.returncode == 0, done.stderr.decode()
+        assert own.max_in_flight == 12
