@@ -119,6 +119,7 @@ def _root_cause(exc: BaseException) -> BaseException:
 
 def _one_line(exc: BaseException, cause: BaseException) -> str:
     text = str(exc) or str(cause) or type(exc).__name__
-    if cause is not exc and str(cause) and str(cause) not in text:
+    said = str(getattr(cause, "strerror", None) or cause)  # OSError: without "[Errno N]"
+    if cause is not exc and said and said not in text:
         text = f"{text}: {cause}"
     return " ".join(text.split())[:500]

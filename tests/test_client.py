@@ -340,6 +340,11 @@ def test_a_refused_https_connection_names_no_memory_address() -> None:
     assert "0x" not in (result.message or ""), result.message
 
 
+def test_a_refused_connection_says_why_once() -> None:
+    message = fetch(f"http://127.0.0.1:{free_port()}/").message or ""
+    assert message.count("Connect call failed") == 1, message
+
+
 def test_a_303_turns_get_into_get_and_keeps_head_a_head(httpserver: HTTPServer) -> None:
     httpserver.expect_request("/see").respond_with_data(
         "", status=303, headers={"Location": "/other"}
