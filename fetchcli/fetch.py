@@ -95,7 +95,7 @@ async def fetch_one(
                 break
             delay = attempt.retry_after
         await asyncio.sleep(delay)
-    return _result(record, attempt, options, attempts, time.perf_counter() - started)
+    return _result(record, attempt, attempts, time.perf_counter() - started)
 
 
 async def _attempt(
@@ -237,9 +237,7 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def _result(
-    record: UrlRecord, attempt: _Attempt, options: FetchOptions, attempts: int, elapsed: float
-) -> FetchResult:
+def _result(record: UrlRecord, attempt: _Attempt, attempts: int, elapsed: float) -> FetchResult:
     return FetchResult(
         source=record.source,
         line=record.line,

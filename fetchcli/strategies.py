@@ -74,35 +74,32 @@ async def semaphore_mode(
         async with semaphore:
             await handle(seq, record)
 
-    tasks: list[asyncio.Task[None]] = []
-    try:
-        await _start_all(records, tasks, gated)
-    finally:
-        await cancel_all(tasks)
+    await _start_all(records, gated)
 
 
 async def gather_mode(
     records: AsyncIterator[tuple[int, UrlRecord]], handle: Handle, n: int
 ) -> None:
     """asyncio.gather over one coroutine per URL; the connection pool bounds concurrency."""
+    await _start_all(records, handle)
+
+
+async def _start_all(records: AsyncIterator[tuple[int, UrlRecord]], run: Handle) -> None:
+    """One task per record, then wait for all; a failing source still lets started ones end.
+
+    Whatever stops this early (a cancellation, a failing task) cancels the rest.
+    """
     tasks: list[asyncio.Task[None]] = []
     try:
-        await _start_all(records, tasks, handle)
+        try:
+            async for seq, record in records:
+                tasks.append(asyncio.ensure_future(run(seq, record)))
+        except Exception:
+            await asyncio.gather(*tasks)
+            raise
+        await asyncio.gather(*tasks)
     finally:
         await cancel_all(tasks)
-
-
-async def _start_all(
-    records: AsyncIterator[tuple[int, UrlRecord]], tasks: list[asyncio.Task[None]], run: Handle
-) -> None:
-    """One task per record, then wait for all; a failing source still lets started ones end."""
-    try:
-        async for seq, record in records:
-            tasks.append(asyncio.ensure_future(run(seq, record)))
-    except Exception:
-        await asyncio.gather(*tasks)
-        raise
-    await asyncio.gather(*tasks)
 
 
 STRATEGIES = {
