@@ -18,20 +18,18 @@ from typing import TYPE_CHECKING, Any
 from fetchcli._version import __version__
 
 if TYPE_CHECKING:
-    from fetchcli.engine import fetch_stream
-    from fetchcli.errors import ErrorKind
+    from fetchcli.engine.stream import fetch_stream
+    from fetchcli.model import ErrorKind, FetchResult, UrlRecord
     from fetchcli.options import FetchOptions, Mode, Order
-    from fetchcli.results import FetchResult
-    from fetchcli.sources import UrlRecord
 
 _EXPORTS = {
-    "fetch_stream": "fetchcli.engine",
-    "ErrorKind": "fetchcli.errors",
+    "fetch_stream": "fetchcli.engine.stream",
+    "ErrorKind": "fetchcli.model",
     "FetchOptions": "fetchcli.options",
     "Mode": "fetchcli.options",
     "Order": "fetchcli.options",
-    "FetchResult": "fetchcli.results",
-    "UrlRecord": "fetchcli.sources",
+    "FetchResult": "fetchcli.model",
+    "UrlRecord": "fetchcli.model",
 }
 
 __all__ = [

@@ -22,7 +22,7 @@ def main() -> None:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return
     skip_httpx_cli()
-    from fetchcli.cli import main as run_cli
+    from fetchcli.cli.app import main as run_cli
 
     run_cli()
 

@@ -40,11 +40,11 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
         "fetchcli.dask needs Dask; install it with: pip install 'fetchcli[dask]'"
     ) from exc
 
-from fetchcli.engine import fetch_stream
+from fetchcli.engine.stream import fetch_stream
+from fetchcli.model import FetchResult, UrlRecord
 from fetchcli.options import FetchOptions
-from fetchcli.output import format_jsonl
-from fetchcli.results import FetchResult
-from fetchcli.sources import InputRules, UrlRecord
+from fetchcli.sinks.formats import format_jsonl
+from fetchcli.sources.rules import InputRules
 
 if TYPE_CHECKING:
     from distributed import Client

@@ -12,9 +12,8 @@ import pytest
 from pytest_httpserver import HTTPServer
 from typer.testing import CliRunner, Result
 
-from fetchcli.cli import app
-from fetchcli.errors import ErrorKind
-from fetchcli.results import FetchResult
+from fetchcli.cli.app import app
+from fetchcli.model import ErrorKind, FetchResult
 
 # A port on 127.0.0.1 that nothing listens on: connections are refused at once.
 REFUSED = "http://127.0.0.1:9/"

@@ -1,4 +1,4 @@
-"""Hostile and instrumented HTTP behaviours for tests, on `fetchcli.httpserver.HttpServer`.
+"""Hostile and instrumented HTTP behaviours for tests, on `fetchcli.demo.httpserver.HttpServer`.
 
 Usage (sync tests, CliRunner tests):
 
@@ -37,7 +37,7 @@ import threading
 from collections import Counter
 from collections.abc import Awaitable, Callable
 
-from fetchcli.httpserver import Handler, HttpServer, Request, response_head
+from fetchcli.demo.httpserver import Handler, HttpServer, Request, response_head
 
 # Rich markup and terminal escapes, as a hostile server might send them.
 MARKUP = "[bold red]x[/] \x1b[31mred\x1b[0m"

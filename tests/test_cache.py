@@ -15,14 +15,12 @@ from typing import TypeVar
 
 import pytest
 
-from fetchcli.cache import (
+from fetchcli.model import ErrorKind, FetchResult, UrlRecord
+from fetchcli.options import DEFAULT_MAX_CACHE_AGE, parse_age
+from fetchcli.sinks.cache import (
     CacheError,
     ResultCache,
 )
-from fetchcli.errors import ErrorKind
-from fetchcli.options import DEFAULT_MAX_CACHE_AGE, parse_age
-from fetchcli.results import FetchResult
-from fetchcli.sources import UrlRecord
 
 T = TypeVar("T")
 DAY = 86400.0

@@ -13,7 +13,7 @@ from pytest_httpserver import HTTPServer
 from typer.testing import Result
 
 from conftest import REFUSED, jsonl
-from fetchcli.results import FIELDS
+from fetchcli.model import FIELDS
 
 RunCli = Callable[..., Result]
 UrlFile = Callable[..., Path]

@@ -15,13 +15,12 @@ import httpx
 import pytest
 from pytest_httpserver import HTTPServer
 
-from fetchcli.client import make_client
-from fetchcli.errors import ErrorKind, classify
-from fetchcli.fetch import fetch_one
-from fetchcli.httpserver import Request
+from fetchcli.demo.httpserver import Request
+from fetchcli.http.client import make_client
+from fetchcli.http.errors import classify
+from fetchcli.http.fetch import fetch_one
+from fetchcli.model import ErrorKind, FetchResult, UrlRecord
 from fetchcli.options import FetchOptions
-from fetchcli.results import FetchResult
-from fetchcli.sources import UrlRecord
 from servers import MARKUP, ThreadedServer
 
 
@@ -472,7 +471,7 @@ def test_non_utf8_header_values_are_read_not_fatal() -> None:
 
 
 def test_a_url_of_ten_thousand_characters_is_an_invalid_line(tmp_path: Path) -> None:
-    from fetchcli.sources import iter_records
+    from fetchcli.sources.readers import iter_records
 
     path = tmp_path / "long.txt"
     path.write_text("http://127.0.0.1/" + "a" * 10_000 + "\n")
@@ -481,7 +480,7 @@ def test_a_url_of_ten_thousand_characters_is_an_invalid_line(tmp_path: Path) -> 
 
 
 def test_no_proxy_alone_keeps_the_fast_transport(monkeypatch: pytest.MonkeyPatch) -> None:
-    from fetchcli.client import uses_fast_transport
+    from fetchcli.http.client import uses_fast_transport
 
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     for name in (

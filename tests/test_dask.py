@@ -24,7 +24,7 @@ from pytest_httpserver import HTTPServer
 
 from fetchcli import FetchOptions, fetch_stream
 from fetchcli.dask import fetch_bag, fetch_to_jsonl
-from fetchcli.sources import iter_records
+from fetchcli.sources.readers import iter_records
 
 pytestmark = pytest.mark.dask
 
@@ -183,7 +183,7 @@ def run_python(code: str) -> subprocess.CompletedProcess[str]:
 
 def test_core_does_not_import_dask() -> None:
     done = run_python(
-        "import sys, fetchcli, fetchcli.engine, fetchcli.cli\n"
+        "import sys, fetchcli, fetchcli.engine.stream, fetchcli.cli.app\n"
         "from fetchcli import FetchOptions, fetch_stream\n"
         "print(sorted(m for m in sys.modules"
         " if m.split('.')[0] in ('dask', 'distributed') or m == 'fetchcli.dask'))"

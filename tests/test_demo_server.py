@@ -11,7 +11,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from fetchcli import FetchOptions, fetch_stream
-from fetchcli.demo import (
+from fetchcli.demo.httpserver import HttpServer, Request
+from fetchcli.demo.site import (
     INVALID_LINES,
     LARGE_SIZE,
     DemoSite,
@@ -20,9 +21,8 @@ from fetchcli.demo import (
     expected_outcome,
     slow_delay,
 )
-from fetchcli.errors import ErrorKind
-from fetchcli.httpserver import HttpServer, Request
-from fetchcli.sources import normalize_url
+from fetchcli.model import ErrorKind
+from fetchcli.sources.rules import normalize_url
 
 T = TypeVar("T")
 BASE = "http://127.0.0.1:1"

@@ -188,8 +188,8 @@ def test_the_engine_imports_neither_typer_nor_rich() -> None:
     code = (
         "import sys\n"
         "sys.modules.update(rich=None, typer=None)\n"
-        "import fetchcli.engine, fetchcli.summary, fetchcli.output, fetchcli.resume\n"
-        "import fetchcli.client, fetchcli.sources, fetchcli.save\n"
+        "import fetchcli.engine.stream, fetchcli.sinks.summary, fetchcli.sinks.formats\n"
+        "import fetchcli.sinks.resume, fetchcli.http.client, fetchcli.sources.readers\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
     assert done.returncode == 0, done.stderr.decode()

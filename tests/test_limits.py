@@ -112,7 +112,7 @@ def test_rate_allows_at_most_r_plus_one_starts_in_any_second(mode: str) -> None:
 
 
 def test_per_host_state_is_dropped_when_a_host_is_idle(server: ThreadedServer) -> None:
-    from fetchcli.limits import HostLimit
+    from fetchcli.engine.limits import HostLimit
 
     async def use_many_hosts() -> int:
         limit = HostLimit(2, 8)

@@ -18,18 +18,10 @@ from typing import TextIO
 import pytest
 
 from conftest import invalid_result
-from fetchcli.errors import ErrorKind
-from fetchcli.output import (
-    _PENDING_LINES,
-    FORMATS,
-    LineSink,
-    ResultWriter,
-    format_jsonl,
-    format_text,
-    human_size,
-    safe_text,
-)
-from fetchcli.results import FIELDS, FetchResult
+from fetchcli.model import FIELDS, ErrorKind, FetchResult
+from fetchcli.sinks.formats import FORMATS, ResultWriter, format_jsonl, format_text
+from fetchcli.sinks.writer import _PENDING_LINES, LineSink
+from fetchcli.text import human_size, safe_text
 
 SPEC_KEYS = [
     "source",

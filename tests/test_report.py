@@ -10,10 +10,9 @@ from typing import Any
 
 import pytest
 
-from fetchcli.errors import ErrorKind
-from fetchcli.report import REPORTS, JUnitReport, MarkdownReport, ReportError, open_report
-from fetchcli.results import FetchResult
-from fetchcli.summary import Summary
+from fetchcli.model import ErrorKind, FetchResult
+from fetchcli.sinks.report import REPORTS, JUnitReport, MarkdownReport, ReportError, open_report
+from fetchcli.sinks.summary import Summary
 
 HOSTILE = "bad | cell\nnext <script>alert(1)</script> \x1b[31mred"
 

@@ -15,10 +15,9 @@ import pytest
 from pytest_httpserver import HTTPServer
 from typer.testing import Result
 
-from fetchcli.errors import ErrorKind
-from fetchcli.output import format_jsonl
-from fetchcli.results import FIELDS, FetchResult
-from fetchcli.resume import ResumeError, ResumeState, load
+from fetchcli.model import FIELDS, ErrorKind, FetchResult
+from fetchcli.sinks.formats import format_jsonl
+from fetchcli.sinks.resume import ResumeError, ResumeState, load
 from servers import ThreadedServer
 
 RunCli = Callable[..., Result]

@@ -16,7 +16,7 @@ from typer.testing import Result
 from werkzeug import Request, Response
 
 from conftest import jsonl
-from fetchcli.save import TRUNCATED_SUFFIX, safe_name
+from fetchcli.http.save import TRUNCATED_SUFFIX, safe_name
 from servers import ThreadedServer
 
 RunCli = Callable[..., Result]
@@ -123,7 +123,7 @@ def test_safe_name_differs_for_urls_differing_only_in_case() -> None:
 
 def test_safe_name_is_the_same_for_the_same_url_in_another_process() -> None:
     url = "http://h/ünï/../x?q=1#f"
-    code = f"from fetchcli.save import safe_name; print(safe_name({url!r}))"
+    code = f"from fetchcli.http.save import safe_name; print(safe_name({url!r}))"
     done = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,

@@ -12,17 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from fetchcli.model import UrlRecord
 from fetchcli.options import MAX_LINE_BYTES, FetchOptions
-from fetchcli.sources import (
-    InputRules,
-    SourceStats,
-    UrlRecord,
-    aiter_in_thread,
-    count_records,
-    extract_urls,
-    iter_records,
-    normalize_url,
-)
+from fetchcli.sources.readers import aiter_in_thread, count_records, iter_records
+from fetchcli.sources.rules import InputRules, SourceStats, extract_urls, normalize_url
 
 # --- helpers ----------------------------------------------------------------
 

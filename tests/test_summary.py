@@ -9,9 +9,8 @@ import random
 import pytest
 
 from conftest import invalid_result
-from fetchcli.errors import ErrorKind
-from fetchcli.results import FetchResult
-from fetchcli.summary import Summary
+from fetchcli.model import ErrorKind, FetchResult
+from fetchcli.sinks.summary import Summary
 
 SPEC_KEYS = [
     "total",

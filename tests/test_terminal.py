@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import io
 
-from fetchcli.environment import Environment
-from fetchcli.summary import Summary
-from fetchcli.terminal import _TERMINAL_BATCH, Terminal
+from fetchcli.cli.environment import Environment
+from fetchcli.cli.terminal import _TERMINAL_BATCH, Terminal
+from fetchcli.sinks.summary import Summary
 
 
 class _ClosedPipe(io.StringIO):

@@ -14,14 +14,14 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from fetchcli.output import safe_text
+from fetchcli.text import safe_text
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from fetchcli.environment import Environment
-    from fetchcli.progress import StatusLine
-    from fetchcli.summary import Summary
+    from fetchcli.cli.environment import Environment
+    from fetchcli.cli.progress import StatusLine
+    from fetchcli.sinks.summary import Summary
 
 # How often the status line is redrawn (from counters, never once per result).
 REFRESH_SECONDS = 0.2
@@ -47,7 +47,7 @@ class Terminal:
         self._ticker: asyncio.Task[None] | None = None
         live = bool(env.stderr_isatty) and not quiet
         if live:
-            from fetchcli.progress import StatusLine
+            from fetchcli.cli.progress import StatusLine
 
             self._status = StatusLine(self.console)
         # Batch result lines only when they share the terminal with the status line.
@@ -64,7 +64,7 @@ class Terminal:
     def console(self) -> Console:
         """The stderr console, made (and Rich imported) on first use."""
         if self._console is None:
-            from fetchcli.progress import make_console
+            from fetchcli.cli.progress import make_console
 
             self._console = make_console(self.env.stderr, bool(self.env.stderr_isatty))
         return self._console
@@ -148,7 +148,7 @@ class Terminal:
         self.console.print(Text(safe_text(message)), soft_wrap=True)
 
     def print_summary(self, figures: dict[str, object], *, interrupted: bool) -> None:
-        from fetchcli.progress import print_summary
+        from fetchcli.cli.progress import print_summary
 
         print_summary(self.console, figures, interrupted=interrupted)
 

@@ -10,8 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from fetchcli.results import FetchResult
-from fetchcli.sources import UrlRecord
+from fetchcli.model import FetchResult, UrlRecord
 
 Key = tuple[str, int] | tuple[str, int, str]
 

@@ -21,10 +21,10 @@ from concurrent.futures import ThreadPoolExecutor
 from os import PathLike, fspath
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from fetchcli.results import FetchResult
+from fetchcli.model import FetchResult
 
 if TYPE_CHECKING:
-    from fetchcli.sources import UrlRecord
+    from fetchcli.model import UrlRecord
 
 SCHEMA_VERSION = 1
 # PRAGMA application_id: "fcli" in ASCII marks the file as a fetchcli cache.

@@ -6,8 +6,7 @@ import math
 from collections import Counter
 from typing import Any
 
-from fetchcli.errors import is_transient
-from fetchcli.results import FetchResult
+from fetchcli.model import FetchResult, is_transient
 
 # Latencies go into logarithmic buckets 1% wide from 10 µs to ~3 hours, so the
 # percentiles are within 1% and memory does not grow with the number of URLs.

@@ -18,14 +18,13 @@ from dataclasses import dataclass
 
 import httpx
 
-from fetchcli.body import decoded_chunks, drain
-from fetchcli.client import SEEN, SLOT, Client, PoolSlot
-from fetchcli.errors import ErrorKind, classify, is_retryable
-from fetchcli.limits import Gate
+from fetchcli.engine.limits import Gate
+from fetchcli.http.body import decoded_chunks, drain
+from fetchcli.http.client import SEEN, SLOT, Client, PoolSlot
+from fetchcli.http.errors import classify
+from fetchcli.http.save import BodyFile, SaveError
+from fetchcli.model import ErrorKind, FetchResult, UrlRecord, invalid_result, is_retryable
 from fetchcli.options import MAX_BACKOFF, FetchOptions
-from fetchcli.results import FetchResult, invalid_result
-from fetchcli.save import BodyFile, SaveError
-from fetchcli.sources import UrlRecord
 
 # HEAD,GET: statuses after which a HEAD is repeated as GET, because servers
 # that mishandle HEAD answer with them although a GET would succeed.

@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol, TextIO
 from xml.sax.saxutils import escape, quoteattr
 
-from fetchcli.errors import ErrorKind
-from fetchcli.output import human_size, safe_text
-from fetchcli.results import FetchResult
+from fetchcli.model import ErrorKind, FetchResult
+from fetchcli.text import human_size, safe_text
 
 # Lone surrogates (from undecodable input) cannot be encoded as UTF-8 strictly.
 _ENCODING_ERRORS = "backslashreplace"

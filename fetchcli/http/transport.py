@@ -24,7 +24,7 @@ import aiohttp
 import httpx
 from aiohttp.http_exceptions import ContentLengthError
 
-from fetchcli.client import SLOT, PoolSlot
+from fetchcli.http.client import SLOT, PoolSlot
 
 # Read size for response bodies; aiohttp hands over whatever has arrived, up to this.
 _CHUNK = 64 * 1024

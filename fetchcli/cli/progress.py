@@ -16,7 +16,7 @@ from rich.progress import BarColumn, Progress, ProgressColumn, SpinnerColumn, Ta
 from rich.table import Table
 from rich.text import Text
 
-from fetchcli.output import human_size, safe_text
+from fetchcli.text import human_size, safe_text
 
 _ERASE_LINE = "\r\x1b[2K"
 

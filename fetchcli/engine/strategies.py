@@ -18,8 +18,8 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
+from fetchcli.model import UrlRecord
 from fetchcli.options import Mode
-from fetchcli.sources import UrlRecord
 
 Handle = Callable[[int, UrlRecord], Awaitable[None]]
 

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from urllib.parse import urlsplit
 
-from fetchcli.sources import UrlRecord
+from fetchcli.model import UrlRecord
 
 # What a request passes through before it may start (per-host limit, rate): a
 # context manager per URL.

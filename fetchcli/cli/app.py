@@ -95,7 +95,7 @@ def _version(value: bool) -> None:
 
 def usage_error(message: str) -> NoReturn:
     """Print one short line naming what is wrong, then exit 2."""
-    from fetchcli.output import safe_text
+    from fetchcli.text import safe_text
 
     sys.stderr.write(f"fetchcli: error: {safe_text(message)}\n")
     sys.stderr.write("Try 'fetchcli --help' for help.\n")
@@ -252,7 +252,7 @@ def fetch(
     ] = None,
 ) -> None:
     """Fetch every URL in SOURCE... (files, or - for stdin) and write one result per URL."""
-    from fetchcli.output import FORMATS
+    from fetchcli.sinks.formats import FORMATS
 
     if output_format not in FORMATS:
         usage_error(f"--format must be one of {', '.join(FORMATS)} (got {output_format!r})")
@@ -291,7 +291,7 @@ def fetch(
         )
     except ValueError as exc:
         usage_error(str(exc))
-    from fetchcli.run import Run, RunSettings, UsageProblem
+    from fetchcli.cli.run import Run, RunSettings, UsageProblem
 
     settings = RunSettings(
         sources=list(sources or ()),

@@ -23,32 +23,31 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fetchcli import resume
-from fetchcli.cache import CacheError
-from fetchcli.engine import fetch_stream
-from fetchcli.environment import Environment, fit_open_files
-from fetchcli.errors import ExitCode
+from fetchcli.cli.environment import Environment, fit_open_files
+from fetchcli.cli.exitcodes import ExitCode
+from fetchcli.cli.terminal import Terminal
+from fetchcli.engine.stream import fetch_stream
+from fetchcli.http.save import SaveError
+from fetchcli.model import FetchResult, UrlRecord
 from fetchcli.options import FetchOptions
-from fetchcli.output import LineSink, ResultWriter
-from fetchcli.results import FetchResult
-from fetchcli.resume import ResumeState
-from fetchcli.save import SaveError
-from fetchcli.sources import (
+from fetchcli.sinks import resume
+from fetchcli.sinks.cache import CacheError
+from fetchcli.sinks.formats import ResultWriter
+from fetchcli.sinks.resume import ResumeState
+from fetchcli.sinks.summary import Summary
+from fetchcli.sinks.writer import LineSink
+from fetchcli.sources.readers import (
     STDIN,
-    InputRules,
-    SourceStats,
-    UrlRecord,
     aiter_in_thread,
     check_readable,
     count_records,
     iter_records,
     stdin_is_stream,
 )
-from fetchcli.summary import Summary
-from fetchcli.terminal import Terminal
+from fetchcli.sources.rules import InputRules, SourceStats
 
 if TYPE_CHECKING:
-    from fetchcli.report import Report
+    from fetchcli.sinks.report import Report
 
 # After a first signal, how long the run may take to write what completed.
 _GRACE_SECONDS = 5.0
@@ -125,7 +124,7 @@ class Run:
     def _open_report(self) -> Report | None:
         if self.settings.report is None:
             return None
-        from fetchcli.report import ReportError, open_report
+        from fetchcli.sinks.report import ReportError, open_report
 
         try:
             return open_report(self.settings.report)
@@ -228,7 +227,7 @@ class Run:
 
     async def _consume(self) -> None:
         if self.settings.demo:
-            from fetchcli import demo
+            from fetchcli.demo import site as demo
 
             async with demo.DemoSite() as site:
                 urls = demo.demo_urls(site.base_url)

@@ -21,7 +21,7 @@ import httpx
 from fetchcli.options import FetchOptions
 
 if TYPE_CHECKING:
-    from fetchcli.transport import AiohttpTransport
+    from fetchcli.http.transport import AiohttpTransport
 
 # Request extension: a callable given each response httpx's own transport receives
 # for the request, also one whose Location httpx then fails to follow in `send`.
@@ -97,7 +97,7 @@ def make_client(options: FetchOptions) -> Client:
     cookies = _NoCookieJar()  # a jar (not Cookies) is kept as it is by httpx
     fast = None
     if uses_fast_transport(options):
-        from fetchcli.transport import AiohttpTransport
+        from fetchcli.http.transport import AiohttpTransport
 
         fast = AiohttpTransport(limit=options.concurrency, verify=not options.insecure)
     client = Client(

@@ -15,10 +15,10 @@ import asyncio
 import random
 from urllib.parse import urlsplit
 
-from fetchcli.errors import ErrorKind
-from fetchcli.httpserver import HttpServer, Request, response_head
+from fetchcli.demo.httpserver import HttpServer, Request, response_head
+from fetchcli.model import ErrorKind
 from fetchcli.options import FetchOptions
-from fetchcli.sources import normalize_url
+from fetchcli.sources.rules import normalize_url
 
 DEMO_COUNT = 300
 DEMO_SEED = 20240601

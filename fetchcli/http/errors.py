@@ -1,53 +1,16 @@
 """Error kinds and the one place where exceptions become kinds.
 
 `classify()` maps any exception raised while fetching to an `ErrorKind` and a
-one-line message. `is_retryable()` decides whether another attempt may help;
-`is_transient()` decides exit code 3 versus 1. Their sets differ on purpose:
-a 500 is transient (the server may recover) but not retried (it rarely does
-within seconds), while 408/429/502/503/504 are both.
+one-line message.
 """
 
 from __future__ import annotations
 
 import socket
 import ssl
-from enum import IntEnum
-from typing import TYPE_CHECKING
 
-from fetchcli.options import StrEnum
+from fetchcli.model import ErrorKind
 
-if TYPE_CHECKING:
-    from fetchcli.results import FetchResult
-
-
-class ErrorKind(StrEnum):
-    """Why a result failed; exactly the kinds of the jsonl `error` field."""
-
-    INVALID_URL = "invalid_url"
-    TIMEOUT = "timeout"
-    CONNECT = "connect"
-    DNS = "dns"
-    TLS = "tls"
-    TOO_MANY_REDIRECTS = "too_many_redirects"
-    PROTOCOL = "protocol"
-    HTTP_STATUS = "http_status"
-
-
-class ExitCode(IntEnum):
-    """Process exit codes (SPEC "Exit codes")."""
-
-    OK = 0
-    FAILED = 1  # at least one result failed for good
-    USAGE = 2
-    TRANSIENT = 3  # failures, but only ones that may pass on a later run
-    SIGINT = 130
-    SIGTERM = 143
-    BROKEN_PIPE = 141  # the reader of stdout went away (`| head`), as a shell reports SIGPIPE
-
-
-RETRY_STATUSES = frozenset({408, 429, 502, 503, 504})
-_RETRY_KINDS = frozenset({ErrorKind.TIMEOUT, ErrorKind.CONNECT})
-_TRANSIENT_STATUSES = frozenset({408, 429, *range(500, 600)})
 # Errors from inside httpx's own name space, by class name, so that this module
 # never imports httpx (the CLI's fast start depends on that).
 _HTTPX_KINDS = {
@@ -85,21 +48,6 @@ def classify(exc: BaseException) -> tuple[ErrorKind, str]:
     if isinstance(exc, OSError):
         return ErrorKind.CONNECT, message
     return ErrorKind.PROTOCOL, message
-
-
-def is_retryable(kind: ErrorKind | None, status: int | None) -> bool:
-    """Whether another attempt may succeed: connect errors, timeouts, 408/429/502/503/504."""
-    if kind is not None and kind is not ErrorKind.HTTP_STATUS:
-        return kind in _RETRY_KINDS
-    return status in RETRY_STATUSES
-
-
-def is_transient(result: FetchResult) -> bool:
-    """Whether a failed result may pass later (exit 3) rather than being broken (exit 1)."""
-    if result.error is ErrorKind.HTTP_STATUS:
-        return result.status in _TRANSIENT_STATUSES
-    # A timeout or reset is transient even when headers (a status) had arrived.
-    return result.error in _RETRY_KINDS
 
 
 def _root_cause(exc: BaseException) -> BaseException:

@@ -15,14 +15,14 @@ from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanage
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from fetchcli.limits import Gate, HostLimit, RateLimit, host_of, make_gate
+from fetchcli.engine.limits import Gate, HostLimit, RateLimit, host_of, make_gate
+from fetchcli.engine.strategies import STRATEGIES, cancel_all
+from fetchcli.model import FetchResult, UrlRecord, invalid_result
 from fetchcli.options import ORDER_WINDOW_FACTOR, FetchOptions, Mode, Order
-from fetchcli.results import FetchResult, invalid_result
-from fetchcli.sources import InputRules, UrlRecord
-from fetchcli.strategies import STRATEGIES, cancel_all
+from fetchcli.sources.rules import InputRules
 
 if TYPE_CHECKING:
-    from fetchcli.cache import ResultCache
+    from fetchcli.sinks.cache import ResultCache
 
 Urls = Iterable[str | UrlRecord] | AsyncIterable[str | UrlRecord]
 
@@ -213,7 +213,7 @@ async def _fetcher(
 ) -> AsyncIterator[Callable[[UrlRecord, Gate | None], Awaitable[FetchResult]]]:
     """How one record becomes a result: here (client, cache) or in --workers processes."""
     if options.workers > 1:
-        from fetchcli.workers import WorkerPool
+        from fetchcli.engine.workers import WorkerPool
 
         async with WorkerPool(options, options.workers) as pool:
 
@@ -223,8 +223,8 @@ async def _fetcher(
             yield remote
         return
 
-    from fetchcli.client import make_client  # httpx and aiohttp: imported when first needed
-    from fetchcli.fetch import fetch_one
+    from fetchcli.http.client import make_client  # httpx and aiohttp: imported when first needed
+    from fetchcli.http.fetch import fetch_one
 
     async with _open_cache(options) as cache, make_client(options) as client:
 
@@ -243,7 +243,7 @@ def _open_cache(options: FetchOptions) -> AbstractAsyncContextManager[ResultCach
     """The --cache database, or nothing; it wraps fetch_one (served results have attempts 0)."""
     if options.cache is None:
         return nullcontext()
-    from fetchcli.cache import ResultCache
+    from fetchcli.sinks.cache import ResultCache
 
     return ResultCache(options.cache, options.max_cache_age, variant=_cache_variant(options))
 

@@ -8,7 +8,7 @@ starts one child, and work begins before the child has started) or a child
 process. Under `--per-host` the engine is chosen by a hash of the host, so the
 limit stays exact; otherwise it is the least busy one, so that even a
 single-host list uses every process. Each engine keeps its connections.
-A child is `python -m fetchcli.workers`: the usual engine, reading records
+A child is `python -m fetchcli.engine.workers`: the usual engine, reading records
 as JSON lines on stdin and writing results as JSON lines on stdout, in
 completion order, tagged with the parent's id.
 """
@@ -27,10 +27,9 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing, suppress
 from urllib.parse import urlsplit
 
+from fetchcli.http.save import SaveError
+from fetchcli.model import FetchResult, UrlRecord
 from fetchcli.options import FetchOptions, Order
-from fetchcli.results import FetchResult
-from fetchcli.save import SaveError
-from fetchcli.sources import UrlRecord
 
 # Lines between the processes can be long (a URL of 8 KiB, a long message).
 _LINE_LIMIT = 1 << 20
@@ -101,7 +100,7 @@ class WorkerPool:
             child = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "fetchcli.workers",
+                "fetchcli.engine.workers",
                 config,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
@@ -219,7 +218,7 @@ def _relayed(index: int, failure: dict[str, str]) -> Exception:
     if kind == "save":
         return SaveError(message)
     if kind == "cache":
-        from fetchcli.cache import CacheError
+        from fetchcli.sinks.cache import CacheError
 
         path = failure["path"]
         return CacheError(path, message.removeprefix(f"--cache {path}: "))
@@ -228,7 +227,7 @@ def _relayed(index: int, failure: dict[str, str]) -> Exception:
 
 def _failure(exc: Exception) -> dict[str, str]:
     """What a child tells the parent about the error it stops on."""
-    from fetchcli.cache import CacheError
+    from fetchcli.sinks.cache import CacheError
 
     if isinstance(exc, SaveError):
         return {"kind": "save", "message": str(exc)}
@@ -247,7 +246,7 @@ async def serve(
     deliver: Callable[[int, FetchResult], None],
 ) -> None:
     """Run the engine on (id, record) pairs, handing each result over with its record's id."""
-    from fetchcli.engine import fetch_stream
+    from fetchcli.engine.stream import fetch_stream
 
     idents: dict[tuple[str, int, str], list[int]] = {}
 
@@ -297,7 +296,7 @@ async def _serve_pipes(options: FetchOptions) -> None:
 
 
 def main() -> None:
-    """Entry point of a child process: `python -m fetchcli.workers OPTIONS_JSON`."""
+    """Entry point of a child process: `python -m fetchcli.engine.workers OPTIONS_JSON`."""
     from fetchcli.__main__ import skip_httpx_cli
 
     skip_httpx_cli()

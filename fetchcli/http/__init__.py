@@ -1,0 +1,7 @@
+"""http: the HTTP fetcher; the only package that imports httpx or a wire library.
+
+Owns one attempt (deadline, pool slot, redirects), retries and backoff,
+HEAD,GET, the body limit, --save, the one map from wire exceptions to
+`ErrorKind`, and the wire contract that a transport fulfils.
+May import: fetchcli.model, fetchcli.options, fetchcli.text.
+"""

@@ -1,0 +1,148 @@
+"""The input rules: one raw line in, its `UrlRecord`s out.
+
+Every rule of SPEC "Input" is applied here, in this order: strip and skip
+blank/comment lines (or pull URLs out of free text with `--extract`), `--shard`,
+scheme and validity, `--include`/`--exclude`, `--unique`. A bad line becomes a
+record with `error` set, never an exception.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
+
+from fetchcli.model import UrlRecord
+from fetchcli.options import MAX_LINE_BYTES, SCHEMES, FetchOptions
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):(?!\d+(?:[/?#]|$))")
+_BAD_CHAR = re.compile(r"[\x00-\x20\x7f-\x9f]")
+# --extract: an http(s) URL runs until whitespace, a quote, an angle or square
+# bracket (only an IPv6 host has those); trailing punctuation is trimmed
+# afterwards (balanced parentheses are kept), and HTML's `&amp;` becomes `&`.
+_URL_IN_TEXT = re.compile(r"https?://(?:\[[0-9A-Fa-f:.]+\])?[^\s<>\"'`\[\]]+", re.IGNORECASE)
+_TRAILING = ".,;:!?'\")]}>*_"
+
+
+@dataclass(slots=True)
+class SourceStats:
+    """What the reader skipped, for the summary."""
+
+    excluded: int = 0
+    duplicates: int = 0
+    records: int = 0
+    names: list[str] = field(default_factory=list)
+
+
+def normalize_url(text: str, default_scheme: str = "https") -> tuple[str, str | None]:
+    """Return the URL to fetch and None, or the text and why it cannot be fetched."""
+    if _BAD_CHAR.search(text):
+        return text, "URL contains whitespace or control characters"
+    match = _SCHEME.match(text)
+    if match is None:
+        url = f"{default_scheme}://{text}"
+    elif match.group(1).lower() in SCHEMES:
+        url = match.group(1).lower() + text[match.end(1) :]
+    else:
+        return text, f"unsupported scheme {match.group(1).lower()!r}"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError as exc:
+        return url, f"malformed URL: {exc}"
+    if not parts.hostname or parts.netloc.endswith(":"):
+        return url, "URL has no host" if not parts.hostname else "URL has an empty port"
+    return url, None
+
+
+def _fetched_form(url: str) -> str:
+    """What is actually requested: host case and the #fragment do not matter."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc.lower(), parts.path or "/", parts.query, ""))
+
+
+def extract_urls(text: str) -> list[str]:
+    """All http(s) URLs in a line of free text, without trailing punctuation."""
+    urls = []
+    for match in _URL_IN_TEXT.finditer(text):
+        url = match.group(0).replace("&amp;", "&")
+        while url and url[-1] in _TRAILING:
+            if url[-1] == ")" and url.count("(") >= url.count(")"):
+                break
+            url = url[:-1]
+        if "://" in url and url.split("://", 1)[1]:
+            urls.append(url)
+    return urls
+
+
+class InputRules:
+    """Applies the input rules to lines one at a time, keeping the state they need.
+
+    Usage: `for record in rules.records("urls.txt", 7, b"example.com/a"): ...`
+    """
+
+    def __init__(self, options: FetchOptions, stats: SourceStats | None = None) -> None:
+        self.stats = stats if stats is not None else SourceStats()
+        self._options = options
+        self._include = [re.compile(p) for p in options.include]
+        self._exclude = [re.compile(p) for p in options.exclude]
+        self._shard_k, self._shard_n = options.shard or (1, 1)
+        self._seen: set[bytes] = set()
+        self._position = -1
+
+    def records(
+        self, source: str, number: int, raw: bytes | str, *, too_long: bool = False
+    ) -> Iterator[UrlRecord]:
+        """The records one input line gives: none, one, or (with --extract) several."""
+        if isinstance(raw, str):
+            raw = raw.encode("utf-8", "surrogateescape")
+        for text, error in candidates(raw, self._options.extract, too_long):
+            self._position += 1
+            if self._position % self._shard_n != self._shard_k - 1:
+                continue
+            if error is None:
+                text, error = normalize_url(text, self._options.default_scheme)
+                if error is None and self._skips(text):
+                    continue
+            self.stats.records += 1
+            yield UrlRecord(source=source, line=number, url=text, error=error)
+
+    def _skips(self, url: str) -> bool:
+        if (self._exclude and any(p.search(url) for p in self._exclude)) or (
+            self._include and not any(p.search(url) for p in self._include)
+        ):
+            self.stats.excluded += 1
+            return True
+        if self._options.unique:
+            # A 16-byte digest keeps the seen-set small for huge inputs.
+            key = hashlib.blake2b(_fetched_form(url).encode(), digest_size=16).digest()
+            if key in self._seen:
+                self.stats.duplicates += 1
+                return True
+            self._seen.add(key)
+        return False
+
+
+def candidates(raw: bytes, extract: bool, too_long: bool) -> Iterator[tuple[str, str | None]]:
+    """The (text, error) pairs one raw line contributes; none for blank/comment lines."""
+    stripped = raw.strip()
+    if not stripped or (stripped.startswith(b"#") and not extract):
+        return
+    if too_long or len(stripped) > MAX_LINE_BYTES:
+        prefix = stripped[:200].decode("utf-8", "backslashreplace")
+        yield f"{prefix}…", f"line longer than {MAX_LINE_BYTES} bytes"
+        return
+    try:
+        text = stripped.decode("utf-8")
+    except UnicodeDecodeError:
+        if not extract:
+            yield stripped.decode("utf-8", "backslashreplace"), "line is not valid UTF-8"
+            return
+        text = stripped.decode("utf-8", "replace")
+    if extract:
+        for url in extract_urls(text):
+            yield url, None
+    else:
+        yield text, None
