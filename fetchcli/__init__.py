@@ -18,16 +18,29 @@ from typing import TYPE_CHECKING, Any
 from fetchcli._version import __version__
 
 if TYPE_CHECKING:
-    from fetchcli.engine.stream import fetch_stream
-    from fetchcli.model import ErrorKind, FetchResult, UrlRecord
-    from fetchcli.options import FetchOptions, Mode, Order
+    from fetchcli.api import fetch_stream
+    from fetchcli.model import ErrorKind, Fetcher, FetchResult, UrlRecord
+    from fetchcli.options import (
+        FetchOptions,
+        InputRules,
+        Method,
+        Mode,
+        Order,
+        RequestSpec,
+        Schedule,
+    )
 
 _EXPORTS = {
-    "fetch_stream": "fetchcli.engine.stream",
+    "fetch_stream": "fetchcli.api",
     "ErrorKind": "fetchcli.model",
     "FetchOptions": "fetchcli.options",
     "Mode": "fetchcli.options",
     "Order": "fetchcli.options",
+    "Method": "fetchcli.options",
+    "InputRules": "fetchcli.options",
+    "Schedule": "fetchcli.options",
+    "RequestSpec": "fetchcli.options",
+    "Fetcher": "fetchcli.model",
     "FetchResult": "fetchcli.model",
     "UrlRecord": "fetchcli.model",
 }
@@ -36,8 +49,13 @@ __all__ = [
     "ErrorKind",
     "FetchOptions",
     "FetchResult",
+    "Fetcher",
+    "InputRules",
+    "Method",
     "Mode",
     "Order",
+    "RequestSpec",
+    "Schedule",
     "UrlRecord",
     "__version__",
     "fetch_stream",

@@ -40,11 +40,11 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
         "fetchcli.dask needs Dask; install it with: pip install 'fetchcli[dask]'"
     ) from exc
 
-from fetchcli.engine.stream import fetch_stream
+from fetchcli.api import fetch_stream
 from fetchcli.model import FetchResult, UrlRecord
 from fetchcli.options import FetchOptions
 from fetchcli.sinks.formats import format_jsonl
-from fetchcli.sources.rules import InputRules
+from fetchcli.sources.rules import InputFilter
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -107,7 +107,7 @@ def fetch_to_jsonl(
 
 def _checked(options: FetchOptions | None) -> FetchOptions:
     options = options or FetchOptions()
-    if options.unique:
+    if options.rules.unique:
         # A URL's first occurrence may sit in any earlier partition: no partition can tell.
         raise ValueError("--unique is not supported with fetchcli.dask; deduplicate the input")
     return options
@@ -133,10 +133,10 @@ def _plan(
 
 def _count(lines: Sequence[str], options: FetchOptions) -> Offset:
     """How many lines, and how many --shard positions, one partition holds."""
-    if options.shard is None:
+    if options.rules.shard is None:
         return len(lines), 0
     # With no filter on, every position (blank and comment lines have none) gives one record.
-    rules = InputRules(replace(options, shard=None, include=(), exclude=()))
+    rules = InputFilter(replace(options.rules, shard=None, include=(), exclude=()))
     return len(lines), sum(1 for text in lines for _ in rules.records("", 0, text))
 
 
@@ -151,11 +151,11 @@ def _records(
 ) -> Iterator[UrlRecord]:
     """The partition's records, numbered and filtered as in one pass over the whole input."""
     first_line, first_position = offset
-    if options.shard is not None:
+    if options.rules.shard is not None:
         # Position p is kept when p % n == k - 1; here p = first_position + local position.
-        k, n = options.shard
-        options = replace(options, shard=((k - 1 - first_position) % n + 1, n))
-    rules = InputRules(options)
+        k, n = options.rules.shard
+        options = options.replace(shard=((k - 1 - first_position) % n + 1, n))
+    rules = InputFilter(options.rules)
     for number, text in enumerate(lines, start=first_line + 1):
         yield from rules.records(source, number, text)
 

@@ -1,6 +1,8 @@
-"""FetchOptions: every setting of a run in one frozen, validated value.
+"""FetchOptions: every setting of a run, in frozen, validated parts along the seams.
 
-Usage:
+`InputRules` (sources), `Schedule` (engine) and `RequestSpec` (the HTTP
+fetcher) each go where they are needed, whole; `FetchOptions` composes them
+with the cache settings. Usage:
 
     FetchOptions()                                   # the CLI's defaults
     FetchOptions(concurrency=200, timeout=5.0)
@@ -15,7 +17,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from urllib.parse import urlsplit
 
@@ -37,7 +39,6 @@ class Order(StrEnum):
     INPUT = "input"
 
 
-METHODS = ("GET", "HEAD", "HEAD,GET")
 SCHEMES = ("http", "https")
 PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
 
@@ -49,7 +50,7 @@ DEFAULT_RETRIES = 2
 DEFAULT_BACKOFF = 0.5
 MAX_BACKOFF = 30.0
 DEFAULT_MAX_RETRY_AFTER = 60.0
-DEFAULT_METHOD = "GET"
+DEFAULT_METHOD = "GET"  # Method.GET
 DEFAULT_MAX_REDIRECTS = 10
 DEFAULT_MAX_BODY = 50 * 1024 * 1024
 DEFAULT_ACCEPT = "200-299"
@@ -136,40 +137,21 @@ def _check_header(name: str, value: str) -> tuple[str, str]:
     return checked
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FetchOptions:
-    """Every setting of one run; fields mirror the CLI flags.
+class Method(StrEnum):
+    """The request method (`-X`): GET, HEAD, or HEAD then GET when HEAD says nothing."""
 
-    Usage: `fetch_stream(urls, FetchOptions(concurrency=100, retries=0))`.
+    GET = "GET"
+    HEAD = "HEAD"
+    HEAD_GET = "HEAD,GET"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InputRules:
+    """How input lines become records (SPEC "Input").
+
+    Usage: `InputRules(unique=True, exclude=("\\.pdf$",))`.
     """
 
-    # scheduling
-    concurrency: int = DEFAULT_CONCURRENCY
-    mode: Mode = Mode.QUEUE
-    order: Order = Order.COMPLETION
-    per_host: int = 0
-    rate: float = 0.0
-    workers: int = 1
-    # one request
-    timeout: float = DEFAULT_TIMEOUT
-    connect_timeout: float | None = None
-    retries: int = DEFAULT_RETRIES
-    backoff: float = DEFAULT_BACKOFF
-    max_retry_after: float = DEFAULT_MAX_RETRY_AFTER
-    method: str = DEFAULT_METHOD
-    headers: tuple[tuple[str, str], ...] = ()
-    user_agent: str = DEFAULT_USER_AGENT
-    follow: bool = True
-    max_redirects: int = DEFAULT_MAX_REDIRECTS
-    http2: bool = False
-    insecure: bool = False
-    proxy: str | None = None
-    max_body: int = DEFAULT_MAX_BODY
-    save_dir: str | None = None
-    cache: str | None = None
-    max_cache_age: float = field(default_factory=lambda: parse_age(DEFAULT_MAX_CACHE_AGE))
-    accept: frozenset[int] = field(default_factory=lambda: parse_accept(DEFAULT_ACCEPT))
-    # input rules
     default_scheme: str = DEFAULT_SCHEME
     unique: bool = False
     shard: tuple[int, int] | None = None
@@ -179,38 +161,11 @@ class FetchOptions:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
-        set_(self, "mode", _enum(Mode, self.mode, "--mode"))
-        set_(self, "order", _enum(Order, self.order, "--order"))
-        set_(self, "method", str(self.method).upper().replace(" ", ""))
-        if isinstance(self.accept, str):
-            set_(self, "accept", parse_accept(self.accept))
-        else:
-            set_(self, "accept", frozenset(self.accept))
-        set_(self, "headers", _as_headers(self.headers))
         if isinstance(self.shard, str):
             set_(self, "shard", parse_shard(self.shard))
         set_(self, "include", tuple(self.include))
         set_(self, "exclude", tuple(self.exclude))
         set_(self, "default_scheme", str(self.default_scheme).lower())
-        self._check()
-
-    def _check(self) -> None:
-        _within("--concurrency", self.concurrency, 1, MAX_CONCURRENCY)
-        _within("--per-host", self.per_host, 0, MAX_CONCURRENCY)
-        _within("--workers", self.workers, 1, MAX_WORKERS)
-        _within("--retries", self.retries, 0, 100)
-        _within("--max-redirects", self.max_redirects, 0, 1000)
-        _positive("--timeout", self.timeout)
-        if self.connect_timeout is not None:
-            _positive("--connect-timeout", self.connect_timeout)
-        _non_negative("--rate", self.rate)
-        _non_negative("--backoff", self.backoff)
-        _non_negative("--max-retry-after", self.max_retry_after)
-        _non_negative("--max-cache-age", self.max_cache_age)
-        if self.max_body < 0:
-            raise ValueError(f"--max-body must be 0 or more bytes (got {self.max_body})")
-        if self.method not in METHODS:
-            raise ValueError(f"--method must be one of {', '.join(METHODS)} (got {self.method!r})")
         if self.default_scheme not in SCHEMES:
             raise ValueError(
                 f"--default-scheme must be http or https (got {self.default_scheme!r})"
@@ -223,6 +178,80 @@ class FetchOptions:
                     re.compile(pattern)
                 except re.error as exc:
                     raise ValueError(f"{flag} {pattern!r} is not a valid regex: {exc}") from None
+
+    @property
+    def filters(self) -> bool:
+        """Whether a rule may drop records, so that counting lines cannot give the total."""
+        return bool(self.extract or self.unique or self.include or self.exclude)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Schedule:
+    """How records are scheduled onto the fetcher: the engine's settings.
+
+    Usage: `Schedule(concurrency=200, per_host=4, mode=Mode.QUEUE)`.
+    """
+
+    concurrency: int = DEFAULT_CONCURRENCY
+    mode: Mode = Mode.QUEUE
+    order: Order = Order.COMPLETION
+    per_host: int = 0
+    rate: float = 0.0
+    workers: int = 1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mode", _enum(Mode, self.mode, "--mode"))
+        object.__setattr__(self, "order", _enum(Order, self.order, "--order"))
+        _within("--concurrency", self.concurrency, 1, MAX_CONCURRENCY)
+        _within("--per-host", self.per_host, 0, MAX_CONCURRENCY)
+        _within("--workers", self.workers, 1, MAX_WORKERS)
+        _non_negative("--rate", self.rate)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestSpec:
+    """How one URL is requested and judged: everything the HTTP fetcher needs.
+
+    Usage: `RequestSpec(method=Method.HEAD_GET, timeout=5.0, accept=parse_accept("200-299,403"))`.
+    """
+
+    method: Method = Method.GET
+    headers: tuple[tuple[str, str], ...] = ()
+    user_agent: str = DEFAULT_USER_AGENT
+    timeout: float = DEFAULT_TIMEOUT
+    connect_timeout: float | None = None
+    retries: int = DEFAULT_RETRIES
+    backoff: float = DEFAULT_BACKOFF
+    max_retry_after: float = DEFAULT_MAX_RETRY_AFTER
+    follow: bool = True
+    max_redirects: int = DEFAULT_MAX_REDIRECTS
+    http2: bool = False
+    insecure: bool = False
+    proxy: str | None = None
+    max_body: int = DEFAULT_MAX_BODY
+    accept: frozenset[int] = field(default_factory=lambda: parse_accept(DEFAULT_ACCEPT))
+    save_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        method = str(self.method).upper().replace(" ", "")
+        set_(self, "method", _enum(Method, method, "--method"))
+        if isinstance(self.accept, str):
+            set_(self, "accept", parse_accept(self.accept))
+        else:
+            set_(self, "accept", frozenset(self.accept))
+        set_(self, "headers", _as_headers(self.headers))
+        _within("--retries", self.retries, 0, 100)
+        _within("--max-redirects", self.max_redirects, 0, 1000)
+        _positive("--timeout", self.timeout)
+        if self.connect_timeout is not None:
+            _positive("--connect-timeout", self.connect_timeout)
+        _non_negative("--backoff", self.backoff)
+        _non_negative("--max-retry-after", self.max_retry_after)
+        if isinstance(self.max_body, bool) or not isinstance(self.max_body, int):
+            raise ValueError(f"--max-body must be a whole number of bytes (got {self.max_body!r})")
+        if self.max_body < 0:
+            raise ValueError(f"--max-body must be 0 or more bytes (got {self.max_body})")
         if _CONTROL.search(self.user_agent) or not self.user_agent.isascii():
             raise ValueError("--user-agent must be ASCII without control characters")
         if self.proxy is not None:
@@ -232,6 +261,75 @@ class FetchOptions:
     def attempt_connect_timeout(self) -> float:
         """Seconds allowed to connect: `--connect-timeout`, else `--timeout`."""
         return self.timeout if self.connect_timeout is None else self.connect_timeout
+
+
+_PARTS: dict[str, type[InputRules] | type[Schedule] | type[RequestSpec]] = {
+    f.name: part for part in (InputRules, Schedule, RequestSpec) for f in fields(part)
+}
+
+
+@dataclass(frozen=True, slots=True, init=False)
+class FetchOptions:
+    """Every setting of one run: input rules, schedule and request, plus the cache.
+
+    Usage:
+
+        FetchOptions()                                     # the CLI's defaults
+        FetchOptions(concurrency=200, timeout=5.0)         # any field of a part, by name
+        FetchOptions(schedule=Schedule(per_host=2), request=RequestSpec(retries=0))
+        options.replace(concurrency=10)                    # a copy with fields changed
+
+    Invalid values raise `ValueError` with one sentence that names the flag.
+    """
+
+    rules: InputRules
+    schedule: Schedule
+    request: RequestSpec
+    cache: str | None
+    max_cache_age: float
+
+    def __init__(
+        self,
+        *,
+        rules: InputRules | None = None,
+        schedule: Schedule | None = None,
+        request: RequestSpec | None = None,
+        cache: str | None = None,
+        max_cache_age: float | None = None,
+        **flat: object,
+    ) -> None:
+        parts: dict[type[object], object] = {
+            InputRules: rules or InputRules(),
+            Schedule: schedule or Schedule(),
+            RequestSpec: request or RequestSpec(),
+        }
+        changes: dict[type[object], dict[str, object]] = {}
+        for name, value in flat.items():
+            part = _PARTS.get(name)
+            if part is None:
+                raise TypeError(f"FetchOptions has no option {name!r}")
+            changes.setdefault(part, {})[name] = value
+        for part, values in changes.items():
+            parts[part] = replace(parts[part], **values)  # type: ignore[type-var]
+        age = parse_age(DEFAULT_MAX_CACHE_AGE) if max_cache_age is None else max_cache_age
+        _non_negative("--max-cache-age", age)
+        set_ = object.__setattr__
+        set_(self, "rules", parts[InputRules])
+        set_(self, "schedule", parts[Schedule])
+        set_(self, "request", parts[RequestSpec])
+        set_(self, "cache", cache)
+        set_(self, "max_cache_age", float(age))
+
+    def replace(self, **changes: object) -> FetchOptions:
+        """A copy with some fields changed, named as in the constructor."""
+        return FetchOptions(
+            rules=self.rules,
+            schedule=self.schedule,
+            request=self.request,
+            cache=self.cache,
+            max_cache_age=self.max_cache_age,
+            **changes,  # type: ignore[arg-type]
+        )
 
 
 def _enum(kind: type[StrEnum], value: object, flag: str) -> StrEnum:

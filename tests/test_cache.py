@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import multiprocessing
 import os
 import sqlite3
@@ -16,11 +17,8 @@ from typing import TypeVar
 import pytest
 
 from fetchcli.model import ErrorKind, FetchResult, UrlRecord
-from fetchcli.options import DEFAULT_MAX_CACHE_AGE, parse_age
-from fetchcli.sinks.cache import (
-    CacheError,
-    ResultCache,
-)
+from fetchcli.options import DEFAULT_MAX_CACHE_AGE, Method, RequestSpec, parse_age
+from fetchcli.sinks.cache import NOT_IN_KEY, CacheError, ResultCache, cache_variant
 
 T = TypeVar("T")
 DAY = 86400.0
@@ -410,3 +408,71 @@ def test_lookup_before_opening_is_a_clear_error(tmp_path: Path) -> None:
     cache = ResultCache(tmp_path / "c.db", DAY)
     with pytest.raises(RuntimeError, match="async with"):
         asyncio.run(cache.lookup(record("https://a.example/"), OK_CODES))
+
+
+# --- the key: how results were fetched -------------------------------------
+
+# One changed value for every RequestSpec field; a field added to RequestSpec
+# without a line here (or in NOT_IN_KEY) makes the test below fail.
+_CHANGED: dict[str, object] = {
+    "method": Method.HEAD,
+    "headers": (("Authorization", "Bearer other"),),
+    "user_agent": "other/1.0",
+    "follow": False,
+    "max_redirects": 3,
+    "http2": True,
+    "insecure": True,
+    "proxy": "http://127.0.0.1:3128",
+    "max_body": 700,
+}
+
+
+@pytest.mark.parametrize("name", [f.name for f in dataclasses.fields(RequestSpec)])
+def test_every_request_field_reaches_the_cache_key_or_says_why_not(name: str) -> None:
+    if name in NOT_IN_KEY:
+        assert name not in _CHANGED
+        return
+    assert name in _CHANGED, f"RequestSpec.{name}: put it in the key test or in NOT_IN_KEY"
+    changed = dataclasses.replace(RequestSpec(), **{name: _CHANGED[name]})
+    assert cache_variant(changed) != cache_variant(RequestSpec())
+
+
+def test_the_default_request_keys_plain_urls() -> None:
+    assert cache_variant(RequestSpec()) == ""
+
+
+def test_the_key_holds_no_header_value() -> None:
+    spec = RequestSpec(headers=(("Authorization", "Bearer s3cret"),))
+    assert "s3cret" not in cache_variant(spec)
+
+
+def test_a_result_fetched_with_another_header_is_not_served(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    mine = cache_variant(RequestSpec(headers=(("Authorization", "Bearer a"),)))
+    theirs = cache_variant(RequestSpec(headers=(("Authorization", "Bearer b"),)))
+
+    async def store(cache: ResultCache) -> None:
+        await cache.store(ok("https://a.example/"))
+
+    async def look(cache: ResultCache) -> FetchResult | None:
+        return await cache.lookup(record("https://a.example/"), OK_CODES)
+
+    with_cache(path, store, variant=mine)
+    assert with_cache(path, look, variant=theirs) is None
+    assert with_cache(path, look, variant=mine) is not None
+
+
+def test_wrap_serves_fresh_results_and_stores_fetched_ones(tmp_path: Path) -> None:
+    fetched: list[str] = []
+
+    async def fetcher(rec: UrlRecord) -> FetchResult:
+        fetched.append(rec.url)
+        return ok(rec.url)
+
+    async def twice(cache: ResultCache) -> list[FetchResult]:
+        wrapped = cache.wrap(fetcher, OK_CODES)
+        return [await wrapped(record("https://a.example/")) for _ in range(2)]
+
+    first, second = with_cache(tmp_path / "c.db", twice)
+    assert fetched == ["https://a.example/"]
+    assert (first.attempts, second.attempts) == (2, 0)

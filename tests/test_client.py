@@ -5,19 +5,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import socket
-import ssl
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from pytest_httpserver import HTTPServer
 
 from fetchcli.demo.httpserver import Request
 from fetchcli.http.client import make_client
-from fetchcli.http.errors import classify
 from fetchcli.http.fetch import fetch_one
 from fetchcli.model import ErrorKind, FetchResult, UrlRecord
 from fetchcli.options import FetchOptions
@@ -38,9 +35,9 @@ def fetch(url: str, **settings: Any) -> FetchResult:
 
 
 async def _fetch_all(urls: list[str], options: FetchOptions) -> list[FetchResult]:
-    async with make_client(options) as client:
+    async with make_client(options.request, options.schedule.concurrency) as client:
         records = [UrlRecord(source="t", line=n, url=url) for n, url in enumerate(urls, 1)]
-        return await asyncio.gather(*(fetch_one(client, r, options) for r in records))
+        return await asyncio.gather(*(fetch_one(client, r, options.request) for r in records))
 
 
 def free_port() -> int:
@@ -232,8 +229,8 @@ def test_cancelling_fetch_one_propagates_the_cancellation(server: ThreadedServer
     record = UrlRecord(source="t", line=1, url=server.url("/hold?delay=10"))
 
     async def main() -> bool:
-        async with make_client(options) as client:
-            task = asyncio.create_task(fetch_one(client, record, options))
+        async with make_client(options.request, options.schedule.concurrency) as client:
+            task = asyncio.create_task(fetch_one(client, record, options.request))
             for _ in range(250):  # until the request is at the server, at most 5 s
                 if server.in_flight:
                     break
@@ -360,86 +357,11 @@ def test_invalid_record_is_not_fetched() -> None:
     record = UrlRecord(source="t", line=1, url="ftp://x/", error="unsupported scheme 'ftp'")
 
     async def main() -> FetchResult:
-        async with make_client(options) as client:
-            return await fetch_one(client, record, options)
+        async with make_client(options.request, options.schedule.concurrency) as client:
+            return await fetch_one(client, record, options.request)
 
     result = asyncio.run(main())
     assert (result.error, result.attempts, result.status) == (ErrorKind.INVALID_URL, 0, None)
-
-
-# ---- classify(): every httpx exception maps to a kind ----------------------
-
-_REQUEST = httpx.Request("GET", "http://127.0.0.1/")
-_KWARGS: list[dict[str, Any]] = [
-    {},
-    {"request": _REQUEST},
-    {"request": _REQUEST, "response": httpx.Response(500, request=_REQUEST)},
-]
-
-
-def _httpx_exceptions() -> list[type[Exception]]:
-    classes = (getattr(httpx, name) for name in httpx.__all__)
-    return [c for c in classes if isinstance(c, type) and issubclass(c, Exception)]
-
-
-def _instantiate(klass: type[Exception]) -> Exception:
-    for kwargs in _KWARGS:
-        try:
-            return klass("message", **kwargs)
-        except TypeError:
-            continue
-    return klass()  # StreamConsumed and friends take no message
-
-
-# What each httpx exception means for a fetch; anything not named here is a
-# programming error inside httpx (stream misuse, cookies) and counts as protocol.
-_MEANING = {
-    "TimeoutException": ErrorKind.TIMEOUT,
-    "ConnectTimeout": ErrorKind.TIMEOUT,
-    "ReadTimeout": ErrorKind.TIMEOUT,
-    "WriteTimeout": ErrorKind.TIMEOUT,
-    "PoolTimeout": ErrorKind.TIMEOUT,
-    "NetworkError": ErrorKind.CONNECT,
-    "ConnectError": ErrorKind.CONNECT,
-    "ReadError": ErrorKind.CONNECT,
-    "WriteError": ErrorKind.CONNECT,
-    "CloseError": ErrorKind.CONNECT,
-    "ProxyError": ErrorKind.CONNECT,
-    "ProtocolError": ErrorKind.PROTOCOL,
-    "LocalProtocolError": ErrorKind.PROTOCOL,
-    "RemoteProtocolError": ErrorKind.PROTOCOL,
-    "DecodingError": ErrorKind.PROTOCOL,
-    "TooManyRedirects": ErrorKind.TOO_MANY_REDIRECTS,
-    "UnsupportedProtocol": ErrorKind.INVALID_URL,
-    "InvalidURL": ErrorKind.INVALID_URL,
-}
-
-
-def test_every_httpx_exception_maps_to_an_error_kind() -> None:
-    classes = _httpx_exceptions()
-    assert len(classes) >= 20  # the walk over httpx.__all__ really found them
-    for klass in classes:
-        kind, message = classify(_instantiate(klass))
-        assert kind in set(ErrorKind), klass
-        assert message and "\n" not in message
-
-
-@pytest.mark.parametrize("klass", _httpx_exceptions(), ids=lambda k: k.__name__)
-def test_httpx_exception_maps_to_the_kind_it_means(klass: type[Exception]) -> None:
-    expected = _MEANING.get(klass.__name__, ErrorKind.PROTOCOL)
-    assert classify(_instantiate(klass))[0] is expected
-
-
-def test_dns_failure_under_a_connect_error_is_dns() -> None:
-    exc = httpx.ConnectError("name resolution failed")
-    exc.__cause__ = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-    assert classify(exc)[0] is ErrorKind.DNS
-
-
-def test_certificate_failure_under_a_connect_error_is_tls() -> None:
-    exc = httpx.ConnectError("handshake failed")
-    exc.__context__ = ssl.SSLCertVerificationError(1, "certificate verify failed")
-    assert classify(exc)[0] is ErrorKind.TLS
 
 
 async def _raw_headers(request: Request) -> None:
@@ -475,7 +397,7 @@ def test_a_url_of_ten_thousand_characters_is_an_invalid_line(tmp_path: Path) -> 
 
     path = tmp_path / "long.txt"
     path.write_text("http://127.0.0.1/" + "a" * 10_000 + "\n")
-    (record,) = iter_records([str(path)], FetchOptions())
+    (record,) = iter_records([str(path)], FetchOptions().rules)
     assert record.error is not None and "8192" in record.error
 
 
@@ -492,7 +414,7 @@ def test_no_proxy_alone_keeps_the_fast_transport(monkeypatch: pytest.MonkeyPatch
         "all_proxy",
     ):
         monkeypatch.delenv(name, raising=False)
-    assert uses_fast_transport(FetchOptions())
+    assert uses_fast_transport(FetchOptions().request)
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
-    assert not uses_fast_transport(FetchOptions())
-    assert not uses_fast_transport(FetchOptions(http2=True))
+    assert not uses_fast_transport(FetchOptions().request)
+    assert not uses_fast_transport(FetchOptions(http2=True).request)

@@ -97,7 +97,7 @@ def single_process(path: Path, options: FetchOptions) -> dict[Key, dict[str, Any
     """The reference: the CLI's reader and one fetch_stream over the whole file."""
 
     async def collect() -> list[dict[str, Any]]:
-        records = iter_records([str(path)], options)
+        records = iter_records([str(path)], options.rules)
         async with aclosing(fetch_stream(records, options)) as results:
             return [result.to_record() async for result in results]
 

@@ -28,61 +28,61 @@ from fetchcli.options import (
 
 def test_defaults_equal_the_default_constants() -> None:
     options = FetchOptions()
-    assert options.concurrency == DEFAULT_CONCURRENCY
-    assert options.timeout == DEFAULT_TIMEOUT
-    assert options.retries == DEFAULT_RETRIES
-    assert options.backoff == DEFAULT_BACKOFF
-    assert options.max_retry_after == DEFAULT_MAX_RETRY_AFTER
-    assert options.method == DEFAULT_METHOD
-    assert options.max_redirects == DEFAULT_MAX_REDIRECTS
-    assert options.max_body == DEFAULT_MAX_BODY
-    assert options.default_scheme == DEFAULT_SCHEME
-    assert options.user_agent == DEFAULT_USER_AGENT
+    assert options.schedule.concurrency == DEFAULT_CONCURRENCY
+    assert options.request.timeout == DEFAULT_TIMEOUT
+    assert options.request.retries == DEFAULT_RETRIES
+    assert options.request.backoff == DEFAULT_BACKOFF
+    assert options.request.max_retry_after == DEFAULT_MAX_RETRY_AFTER
+    assert options.request.method == DEFAULT_METHOD
+    assert options.request.max_redirects == DEFAULT_MAX_REDIRECTS
+    assert options.request.max_body == DEFAULT_MAX_BODY
+    assert options.rules.default_scheme == DEFAULT_SCHEME
+    assert options.request.user_agent == DEFAULT_USER_AGENT
 
 
 def test_defaults_match_the_spec_table() -> None:
     options = FetchOptions()
-    assert options.concurrency == 50
-    assert options.timeout == 10
-    assert options.retries == 2
-    assert options.backoff == 0.5
-    assert options.max_retry_after == 60
-    assert options.method == "GET"
-    assert options.max_redirects == 10
-    assert options.max_body == 50 * 1024 * 1024
-    assert options.default_scheme == "https"
-    assert options.user_agent.startswith("fetchcli/")
-    assert options.follow is True
-    assert options.per_host == 0
-    assert options.rate == 0
+    assert options.schedule.concurrency == 50
+    assert options.request.timeout == 10
+    assert options.request.retries == 2
+    assert options.request.backoff == 0.5
+    assert options.request.max_retry_after == 60
+    assert options.request.method == "GET"
+    assert options.request.max_redirects == 10
+    assert options.request.max_body == 50 * 1024 * 1024
+    assert options.rules.default_scheme == "https"
+    assert options.request.user_agent.startswith("fetchcli/")
+    assert options.request.follow is True
+    assert options.schedule.per_host == 0
+    assert options.schedule.rate == 0
 
 
 def test_default_mode_is_queue_and_order_is_completion() -> None:
     options = FetchOptions()
-    assert options.mode is Mode.QUEUE
-    assert options.order is Order.COMPLETION
+    assert options.schedule.mode is Mode.QUEUE
+    assert options.schedule.order is Order.COMPLETION
 
 
 def test_default_accept_is_200_to_299() -> None:
-    assert FetchOptions().accept == frozenset(range(200, 300))
+    assert FetchOptions().request.accept == frozenset(range(200, 300))
 
 
 def test_default_input_rules_are_off() -> None:
     options = FetchOptions()
-    assert options.unique is False
-    assert options.extract is False
-    assert options.shard is None
-    assert options.include == ()
-    assert options.exclude == ()
-    assert options.headers == ()
+    assert options.rules.unique is False
+    assert options.rules.extract is False
+    assert options.rules.shard is None
+    assert options.rules.include == ()
+    assert options.rules.exclude == ()
+    assert options.request.headers == ()
 
 
 def test_connect_timeout_defaults_to_timeout() -> None:
-    assert FetchOptions(timeout=3.0).attempt_connect_timeout == 3.0
+    assert FetchOptions(timeout=3.0).request.attempt_connect_timeout == 3.0
 
 
 def test_connect_timeout_overrides_timeout_when_given() -> None:
-    assert FetchOptions(timeout=3.0, connect_timeout=1.5).attempt_connect_timeout == 1.5
+    assert FetchOptions(timeout=3.0, connect_timeout=1.5).request.attempt_connect_timeout == 1.5
 
 
 # --- invalid values name the flag ------------------------------------------
@@ -96,7 +96,7 @@ def test_concurrency_out_of_range_names_the_flag(value: int) -> None:
 
 @pytest.mark.parametrize("value", [1, 10000])
 def test_concurrency_at_the_limits_is_accepted(value: int) -> None:
-    assert FetchOptions(concurrency=value).concurrency == value
+    assert FetchOptions(concurrency=value).schedule.concurrency == value
 
 
 def test_concurrency_given_as_bool_is_rejected() -> None:
@@ -142,11 +142,11 @@ def test_method_post_names_the_flag() -> None:
 
 @pytest.mark.parametrize(("given", "expected"), [("get", "GET"), ("head", "HEAD")])
 def test_method_is_upper_cased(given: str, expected: str) -> None:
-    assert FetchOptions(method=given).method == expected
+    assert FetchOptions(method=given).request.method == expected
 
 
 def test_method_head_get_with_space_is_accepted() -> None:
-    assert FetchOptions(method="head, get").method == "HEAD,GET"
+    assert FetchOptions(method="head, get").request.method == "HEAD,GET"
 
 
 @pytest.mark.parametrize("value", ["abc", "600", "300-200", "", "99", "200-299,"])
@@ -212,7 +212,7 @@ def test_default_scheme_ftp_names_the_flag() -> None:
 
 
 def test_default_scheme_is_lower_cased() -> None:
-    assert FetchOptions(default_scheme="HTTP").default_scheme == "http"
+    assert FetchOptions(default_scheme="HTTP").rules.default_scheme == "http"
 
 
 def test_unknown_mode_names_the_flag() -> None:
@@ -240,7 +240,7 @@ def test_error_message_is_one_line() -> None:
 
 
 def test_accept_list_with_range_and_code_gives_their_union() -> None:
-    assert FetchOptions(accept="200-299,403").accept == frozenset({*range(200, 300), 403})  # type: ignore[arg-type]
+    assert FetchOptions(accept="200-299,403").request.accept == frozenset({*range(200, 300), 403})  # type: ignore[arg-type]
 
 
 def test_parse_accept_tolerates_spaces() -> None:
@@ -253,53 +253,53 @@ def test_parse_accept_single_code() -> None:
 
 def test_accept_given_as_iterable_becomes_frozenset() -> None:
     options = FetchOptions(accept=[200, 404])  # type: ignore[arg-type]
-    assert options.accept == frozenset({200, 404})
-    assert isinstance(options.accept, frozenset)
+    assert options.request.accept == frozenset({200, 404})
+    assert isinstance(options.request.accept, frozenset)
 
 
 @pytest.mark.parametrize(("given", "expected"), [("queue", Mode.QUEUE), ("gather", Mode.GATHER)])
 def test_string_mode_becomes_enum(given: str, expected: Mode) -> None:
-    mode = FetchOptions(mode=given).mode  # type: ignore[arg-type]
+    mode = FetchOptions(mode=given).schedule.mode  # type: ignore[arg-type]
     assert mode is expected
 
 
 def test_string_order_becomes_enum() -> None:
-    assert FetchOptions(order="input").order is Order.INPUT  # type: ignore[arg-type]
+    assert FetchOptions(order="input").schedule.order is Order.INPUT  # type: ignore[arg-type]
 
 
 def test_headers_as_strings_become_pairs() -> None:
     options = FetchOptions(headers=("X-A: 1", "Accept:  text/html "))  # type: ignore[arg-type]
-    assert options.headers == (("X-A", "1"), ("Accept", "text/html"))
+    assert options.request.headers == (("X-A", "1"), ("Accept", "text/html"))
 
 
 def test_headers_as_pairs_stay_pairs() -> None:
     options = FetchOptions(headers=(("X-A", "1"), ("X-B", "two words")))
-    assert options.headers == (("X-A", "1"), ("X-B", "two words"))
+    assert options.request.headers == (("X-A", "1"), ("X-B", "two words"))
 
 
 def test_headers_as_dict_become_pairs() -> None:
     options = FetchOptions(headers={"X-A": "1", "X-B": "2"})  # type: ignore[arg-type]
-    assert options.headers == (("X-A", "1"), ("X-B", "2"))
+    assert options.request.headers == (("X-A", "1"), ("X-B", "2"))
 
 
 def test_header_value_may_contain_a_colon() -> None:
     options = FetchOptions(headers=("Referer: https://a.example/",))  # type: ignore[arg-type]
-    assert options.headers == (("Referer", "https://a.example/"),)
+    assert options.request.headers == (("Referer", "https://a.example/"),)
 
 
 def test_header_with_empty_value_is_accepted() -> None:
     options = FetchOptions(headers=("X-Empty:",))  # type: ignore[arg-type]
-    assert options.headers == (("X-Empty", ""),)
+    assert options.request.headers == (("X-Empty", ""),)
 
 
 def test_shard_string_becomes_tuple() -> None:
-    assert FetchOptions(shard="2/5").shard == (2, 5)  # type: ignore[arg-type]
+    assert FetchOptions(shard="2/5").rules.shard == (2, 5)  # type: ignore[arg-type]
 
 
 def test_include_and_exclude_lists_become_tuples() -> None:
     options = FetchOptions(include=["a"], exclude=["b"])  # type: ignore[arg-type]
-    assert options.include == ("a",)
-    assert options.exclude == ("b",)
+    assert options.rules.include == ("a",)
+    assert options.rules.exclude == ("b",)
 
 
 # --- frozen -----------------------------------------------------------------
@@ -308,7 +308,7 @@ def test_include_and_exclude_lists_become_tuples() -> None:
 def test_options_are_frozen() -> None:
     options = FetchOptions()
     with pytest.raises(dataclasses.FrozenInstanceError):
-        options.concurrency = 5  # type: ignore[misc]
+        options.schedule.concurrency = 5  # type: ignore[misc]
 
 
 def test_options_reject_unknown_attributes() -> None:

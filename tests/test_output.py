@@ -1,4 +1,4 @@
-"""Result formats, the writer and the line sink: text, jsonl, csv, none; safe_text; human_size."""
+"""Result formats, their labels and the line sink: text, jsonl, csv, none; safe_text; human_size."""
 
 from __future__ import annotations
 
@@ -13,13 +13,22 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import pytest
 
 from conftest import invalid_result
 from fetchcli.model import FIELDS, ErrorKind, FetchResult
-from fetchcli.sinks.formats import FORMATS, ResultWriter, format_jsonl, format_text
+from fetchcli.sinks.formats import (
+    FORMATS,
+    Format,
+    Formatter,
+    error_label,
+    format_jsonl,
+    format_text,
+    make_formatter,
+    status_label,
+)
 from fetchcli.sinks.writer import _PENDING_LINES, LineSink
 from fetchcli.text import human_size, safe_text
 
@@ -42,8 +51,8 @@ SPEC_KEYS = [
 RAW_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
-def ok_result(**changes: object) -> FetchResult:
-    fields: dict[str, object] = {
+def ok_result(**changes: Any) -> FetchResult:
+    fields: dict[str, Any] = {
         "source": "urls.txt",
         "line": 3,
         "url": "https://a.example/",
@@ -61,8 +70,8 @@ def ok_result(**changes: object) -> FetchResult:
     return FetchResult(**fields)
 
 
-def timeout_result(**changes: object) -> FetchResult:
-    fields: dict[str, object] = {
+def timeout_result(**changes: Any) -> FetchResult:
+    fields: dict[str, Any] = {
         "source": "-",
         "line": 9,
         "url": "https://b.example/",
@@ -270,11 +279,12 @@ def test_jsonl_is_one_line() -> None:
 
 def csv_rows(*results: FetchResult) -> list[list[str]]:
     """The header row and one row per result, parsed back as a csv reader sees them."""
-    writer = ResultWriter("csv")
-    assert writer.header is not None
-    lines = [writer.header]
+    formatter = make_formatter(Format.CSV)
+    header = formatter.header()
+    assert header is not None
+    lines = [header]
     for result in results:
-        line = writer.format(result)
+        line = formatter.line(result)
         assert line is not None
         assert "\n" not in line
         lines.append(line)
@@ -283,7 +293,7 @@ def csv_rows(*results: FetchResult) -> list[list[str]]:
 
 def test_csv_header_row_is_the_jsonl_keys_in_order() -> None:
     assert csv_rows()[0] == SPEC_KEYS
-    assert ResultWriter("csv").header == ",".join(SPEC_KEYS)
+    assert make_formatter(Format.CSV).header() == ",".join(SPEC_KEYS)
 
 
 def test_csv_row_has_one_field_per_key() -> None:
@@ -332,7 +342,7 @@ def test_csv_error_is_the_kind_name() -> None:
 
 
 def test_csv_quotes_message_with_comma_and_quote() -> None:
-    line = ResultWriter("csv").format(timeout_result(message='said "no", then left'))
+    line = make_formatter(Format.CSV).line(timeout_result(message='said "no", then left'))
     assert line is not None
     assert line.endswith('"said ""no"", then left"')
 
@@ -344,7 +354,7 @@ def test_csv_message_with_comma_and_quote_round_trips() -> None:
 
 
 def test_csv_escapes_control_characters() -> None:
-    line = ResultWriter("csv").format(timeout_result(message="a\nb\x1bc"))
+    line = make_formatter(Format.CSV).line(timeout_result(message="a\nb\x1bc"))
     assert line is not None
     assert len(line.splitlines()) == 1
     assert not RAW_CONTROL.search(line)
@@ -352,50 +362,91 @@ def test_csv_escapes_control_characters() -> None:
 
 
 def test_csv_row_does_not_include_the_header() -> None:
-    # The header is its own line (`writer.header`), so a caller can leave it out.
-    writer = ResultWriter("csv")
-    line = writer.format(ok_result())
+    # The header is its own line (`header()`), so a caller can leave it out.
+    formatter = make_formatter(Format.CSV)
+    line = formatter.line(ok_result())
     assert line is not None
     assert len(line.splitlines()) == 1
     assert not line.startswith("source,")
-    assert line != writer.header
+    assert line != formatter.header()
 
 
 def test_csv_rows_are_the_same_on_every_call() -> None:
-    writer = ResultWriter("csv")
-    first = writer.format(ok_result())
-    writer.format(timeout_result(message="x,y"))
-    assert writer.format(ok_result()) == first
+    formatter = make_formatter(Format.CSV)
+    first = formatter.line(ok_result())
+    formatter.line(timeout_result(message="x,y"))
+    assert formatter.line(ok_result()) == first
 
 
-@pytest.mark.parametrize("fmt", ["text", "jsonl", "none"])
-def test_formats_other_than_csv_have_no_header(fmt: str) -> None:
-    assert ResultWriter(fmt).header is None
+@pytest.mark.parametrize("fmt", [Format.TEXT, Format.JSONL, Format.NONE])
+def test_formats_other_than_csv_have_no_header(fmt: Format) -> None:
+    assert make_formatter(fmt).header() is None
 
 
-@pytest.mark.parametrize(("fmt", "formatter"), [("text", format_text), ("jsonl", format_jsonl)])
-def test_writer_format_is_the_format_function(fmt: str, formatter: Callable[..., str]) -> None:
-    writer = ResultWriter(fmt)
+@pytest.mark.parametrize("fmt", list(Format))
+def test_no_format_has_a_footer(fmt: Format) -> None:
+    assert make_formatter(fmt).footer() is None
+
+
+@pytest.mark.parametrize(
+    ("fmt", "format_line"), [(Format.TEXT, format_text), (Format.JSONL, format_jsonl)]
+)
+def test_formatter_line_is_the_format_function(
+    fmt: Format, format_line: Callable[[FetchResult], str]
+) -> None:
+    formatter = make_formatter(fmt)
     for result in (ok_result(), timeout_result(), not_found_result(), invalid_result()):
-        assert writer.format(result) == formatter(result)
+        assert formatter.line(result) == format_line(result)
 
 
 def test_unknown_format_is_rejected() -> None:
-    with pytest.raises(KeyError):
-        ResultWriter("xml")
+    with pytest.raises(ValueError, match="xml"):
+        Format("xml")
+
+
+def test_each_run_gets_its_own_formatter() -> None:
+    assert make_formatter(Format.CSV) is not make_formatter(Format.CSV)
+
+
+# --- status labels ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("result", "label"),
+    [
+        (ok_result(), "200"),
+        (not_found_result(), "404"),
+        (timeout_result(), "ERR:timeout"),
+        (timeout_result(status=200, size=4096), "ERR:timeout"),
+        (invalid_result(), "ERR:invalid_url"),
+    ],
+)
+def test_status_label_is_the_code_or_the_error_kind(result: FetchResult, label: str) -> None:
+    assert status_label(result) == label
+
+
+def test_text_format_starts_with_the_status_label() -> None:
+    for result in (ok_result(), not_found_result(), timeout_result(), invalid_result()):
+        assert format_text(result).split(" ", 1)[0] == status_label(result)
+
+
+def test_error_label_names_the_kind() -> None:
+    assert error_label(ErrorKind.DNS) == "ERR:dns"
 
 
 # --- none and the writer ---------------------------------------------------
 
 
-def emit(stream: io.StringIO, fmt: str, results: list[FetchResult]) -> int:
-    """Write results as a run does: the header (if any), then each result's line, via a sink.
+def emit(stream: io.StringIO, fmt: Format, results: list[FetchResult]) -> int:
+    """Write results as a run does: the header and footer (if any) around each line, via a sink.
 
     Returns how many lines were put.
     """
-    writer = ResultWriter(fmt)
-    lines = [] if writer.header is None else [writer.header]
-    lines += [line for result in results if (line := writer.format(result)) is not None]
+    formatter = make_formatter(fmt)
+    header, footer = formatter.header(), formatter.footer()
+    lines = [] if header is None else [header]
+    lines += [line for result in results if (line := formatter.line(result)) is not None]
+    lines += [] if footer is None else [footer]
     sink = LineSink(lambda: stream, owns_stream=False)
 
     async def main() -> None:
@@ -413,25 +464,32 @@ def emit(stream: io.StringIO, fmt: str, results: list[FetchResult]) -> int:
 
 def test_none_format_writes_nothing() -> None:
     stream = CountingStream()
-    lines = emit(stream, "none", [ok_result(), timeout_result()])
+    lines = emit(stream, Format.NONE, [ok_result(), timeout_result()])
     assert stream.getvalue() == ""
     assert lines == 0
     assert stream.flushes == 0
 
 
 def test_none_format_has_no_line() -> None:
-    writer = ResultWriter("none")
-    assert writer.format(ok_result()) is None
-    assert writer.format(timeout_result()) is None
-    assert writer.header is None
+    formatter = make_formatter(Format.NONE)
+    assert formatter.line(ok_result()) is None
+    assert formatter.line(timeout_result()) is None
+    assert formatter.header() is None
 
 
 def test_formats_are_exactly_the_spec_formats() -> None:
-    assert set(FORMATS) == {"text", "jsonl", "csv", "none"}
+    assert set(Format) == {"text", "jsonl", "csv", "none"}
+    assert set(FORMATS) == set(Format)
 
 
-@pytest.mark.parametrize("fmt", ["text", "jsonl"])
-def test_writer_writes_one_line_per_result(fmt: str) -> None:
+@pytest.mark.parametrize("fmt", list(Format))
+def test_every_format_has_a_formatter(fmt: Format) -> None:
+    formatter: Formatter = make_formatter(fmt)
+    assert type(formatter) is FORMATS[fmt]
+
+
+@pytest.mark.parametrize("fmt", [Format.TEXT, Format.JSONL])
+def test_writer_writes_one_line_per_result(fmt: Format) -> None:
     stream = io.StringIO()
     results = [ok_result(), timeout_result(message="x\ny"), not_found_result(), invalid_result()]
     lines = emit(stream, fmt, results)
@@ -442,22 +500,22 @@ def test_writer_writes_one_line_per_result(fmt: str) -> None:
 
 def test_writer_jsonl_lines_parse_as_json() -> None:
     stream = io.StringIO()
-    emit(stream, "jsonl", [ok_result(), timeout_result()])
+    emit(stream, Format.JSONL, [ok_result(), timeout_result()])
     assert [json.loads(line)["line"] for line in stream.getvalue().splitlines()] == [3, 9]
 
 
 def test_writer_line_equals_format() -> None:
     stream = io.StringIO()
-    emit(stream, "text", [ok_result()])
-    line = ResultWriter("text").format(ok_result())
+    emit(stream, Format.TEXT, [ok_result()])
+    line = make_formatter(Format.TEXT).line(ok_result())
     assert line is not None
     assert stream.getvalue() == line + "\n"
 
 
-@pytest.mark.parametrize("fmt", ["text", "jsonl", "csv"])
-def test_writer_flushes_each_whole_line(fmt: str) -> None:
+@pytest.mark.parametrize("fmt", [Format.TEXT, Format.JSONL, Format.CSV])
+def test_writer_flushes_each_whole_line(fmt: Format) -> None:
     stream = CountingStream()
-    header_flushes = 0 if ResultWriter(fmt).header is None else 1
+    header_flushes = 0 if make_formatter(fmt).header() is None else 1
     emit(stream, fmt, [ok_result(), timeout_result(), not_found_result()])
     assert stream.flushes - header_flushes == 3
     assert all(value.endswith("\n") for value in stream.flushed_values)
@@ -465,20 +523,20 @@ def test_writer_flushes_each_whole_line(fmt: str) -> None:
 
 def test_csv_writer_flushes_the_header() -> None:
     stream = CountingStream()
-    assert emit(stream, "csv", []) == 1
+    assert emit(stream, Format.CSV, []) == 1
     assert stream.flushes == 1
     assert stream.getvalue() == ",".join(SPEC_KEYS) + "\n"
 
 
 def test_writer_propagates_broken_pipe() -> None:
-    writer = ResultWriter("text")
+    formatter = make_formatter(Format.TEXT)
     stream = BrokenStream()
     sink = LineSink(lambda: stream, owns_stream=False)
 
     async def main() -> None:
         with pytest.raises(BrokenPipeError):
             for _ in range(10 * _PENDING_LINES):
-                line = writer.format(ok_result())
+                line = formatter.line(ok_result())
                 assert line is not None
                 await sink.put(line)
                 await asyncio.sleep(0)

@@ -6,13 +6,12 @@ import os
 import tracemalloc
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from fetchcli.model import ErrorKind, FetchResult
 from fetchcli.sinks.report import REPORTS, JUnitReport, MarkdownReport, ReportError, open_report
-from fetchcli.sinks.summary import Summary
+from fetchcli.sinks.summary import Summary, SummaryFigures
 
 HOSTILE = "bad | cell\nnext <script>alert(1)</script> \x1b[31mred"
 
@@ -46,17 +45,18 @@ def write_report(path: Path, *results: FetchResult, interrupted: bool = False) -
     for result in results:
         report.add(result)
         summary.add(result)
-    report.finish(summary.to_dict(1.5), interrupted=interrupted)
+    report.finish(summary.figures(1.5), interrupted=interrupted)
     return path.read_text(encoding="utf-8")
 
 
-def figures() -> dict[str, Any]:
-    return Summary().to_dict(1.0)
+def figures() -> SummaryFigures:
+    return Summary().figures(1.0)
 
 
 def markdown_html(text: str) -> str:
     markdown_it = pytest.importorskip("markdown_it")
-    return markdown_it.MarkdownIt("commonmark").enable("table").render(text)
+    html: str = markdown_it.MarkdownIt("commonmark").enable("table").render(text)
+    return html
 
 
 # --- dispatch and usage errors ---------------------------------------------------
@@ -214,13 +214,21 @@ def test_report_file_appears_only_at_finish(tmp_path: Path, name: str) -> None:
     assert os.listdir(tmp_path) == [name]  # no temp files left behind
 
 
-def test_failed_finish_keeps_the_previous_report_and_no_temp_file(tmp_path: Path) -> None:
+def test_failed_finish_keeps_the_previous_report_and_no_temp_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "r.md"
     path.write_text("previous run")
     report = open_report(path)
     report.add(failed(1))
-    with pytest.raises(KeyError):
-        report.finish({})  # figures without keys fail mid-write
+
+    def disk_full(*_args: object) -> None:
+        raise OSError("No space left on device")
+
+    # The head is written, then copying the spooled failures fails mid-write.
+    monkeypatch.setattr("fetchcli.sinks.report.shutil.copyfileobj", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        report.finish(figures())
     assert path.read_text() == "previous run"
     assert os.listdir(tmp_path) == ["r.md"]
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from fetchcli.model import UrlRecord
-from fetchcli.options import MAX_LINE_BYTES, FetchOptions
+from fetchcli.options import MAX_LINE_BYTES, InputRules
 from fetchcli.sources.readers import aiter_in_thread, count_records, iter_records
-from fetchcli.sources.rules import InputRules, SourceStats, extract_urls, normalize_url
+from fetchcli.sources.rules import InputFilter, SourceStats, extract_urls, normalize_url
 
 # --- helpers ----------------------------------------------------------------
 
@@ -30,8 +30,8 @@ def write(tmp_path: Path, data: bytes, name: str = "urls.txt") -> str:
 def read(
     tmp_path: Path, data: bytes, stats: SourceStats | None = None, **options: object
 ) -> list[UrlRecord]:
-    """All records of one file holding `data`, read with FetchOptions(**options)."""
-    return list(iter_records([write(tmp_path, data)], FetchOptions(**options), stats))  # type: ignore[arg-type]
+    """All records of one file holding `data`, read with InputRules(**options)."""
+    return list(iter_records([write(tmp_path, data)], InputRules(**options), stats))  # type: ignore[arg-type]
 
 
 def urls(records: list[UrlRecord]) -> list[str]:
@@ -109,14 +109,14 @@ def test_last_line_without_newline_gives_a_record(tmp_path: Path) -> None:
 def test_source_name_is_as_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write(tmp_path, b"a.example\n", name="list.txt")
     monkeypatch.chdir(tmp_path)
-    records = list(iter_records(["list.txt"], FetchOptions()))
+    records = list(iter_records(["list.txt"], InputRules()))
     assert [r.source for r in records] == ["list.txt"]
 
 
 def test_sources_are_read_in_order_with_their_own_line_numbers(tmp_path: Path) -> None:
     first = write(tmp_path, b"a.example\nb.example\n", name="one.txt")
     second = write(tmp_path, b"\nc.example\n", name="two.txt")
-    records = list(iter_records([first, second], FetchOptions()))
+    records = list(iter_records([first, second], InputRules()))
     assert [(r.source, r.line, r.url) for r in records] == [
         (first, 1, "https://a.example"),
         (first, 2, "https://b.example"),
@@ -126,20 +126,13 @@ def test_sources_are_read_in_order_with_their_own_line_numbers(tmp_path: Path) -
 
 def test_stdin_source_is_named_dash(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"# c\na.example\n")))
-    records = list(iter_records(["-"], FetchOptions()))
+    records = list(iter_records(["-"], InputRules()))
     assert [(r.source, r.line, r.url) for r in records] == [("-", 2, "https://a.example")]
-
-
-def test_stats_count_records_and_list_sources(tmp_path: Path) -> None:
-    stats = SourceStats()
-    read(tmp_path, b"a.example\n# c\nftp://x\n", stats)
-    assert stats.records == 2
-    assert stats.names == [str(tmp_path / "urls.txt")]
 
 
 def test_missing_source_raises_oserror(tmp_path: Path) -> None:
     with pytest.raises(OSError):
-        list(iter_records([str(tmp_path / "missing.txt")], FetchOptions()))
+        list(iter_records([str(tmp_path / "missing.txt")], InputRules()))
 
 
 # --- scheme and validity ----------------------------------------------------
@@ -387,17 +380,10 @@ def test_unique_compares_after_normalization(tmp_path: Path) -> None:
     assert [(r.line, r.url) for r in records] == [(1, "https://example.com/a")]
 
 
-def test_unique_counts_duplicates_in_stats(tmp_path: Path) -> None:
-    stats = SourceStats()
-    read(tmp_path, b"a.example\na.example\nhttps://a.example\nb.example\n", stats, unique=True)
-    assert stats.duplicates == 2
-    assert stats.records == 2
-
-
 def test_unique_applies_across_sources(tmp_path: Path) -> None:
     first = write(tmp_path, b"a.example\n", name="one.txt")
     second = write(tmp_path, b"a.example\nb.example\n", name="two.txt")
-    records = list(iter_records([first, second], FetchOptions(unique=True)))
+    records = list(iter_records([first, second], InputRules(unique=True)))
     assert [(r.source, r.line) for r in records] == [(first, 1), (second, 2)]
 
 
@@ -421,7 +407,7 @@ def test_shard_positions_skip_blank_and_comment_lines(tmp_path: Path) -> None:
 def test_shard_positions_continue_across_sources(tmp_path: Path) -> None:
     first = write(tmp_path, b"a1.example\na2.example\na3.example\n", name="one.txt")
     second = write(tmp_path, b"# c\nb1.example\nb2.example\n", name="two.txt")
-    records = list(iter_records([first, second], FetchOptions(shard=(2, 2))))
+    records = list(iter_records([first, second], InputRules(shard=(2, 2))))
     assert [(r.source, r.line) for r in records] == [(first, 2), (second, 2)]
 
 
@@ -443,9 +429,9 @@ def test_shards_partition_the_records_exactly(tmp_path: Path, n: int) -> None:
     second = write(
         tmp_path, b"ftp://bad\n" + b"".join(b"b%d.example\n" % i for i in range(7)), "two.txt"
     )
-    everything = list(iter_records([first, second], FetchOptions()))
+    everything = list(iter_records([first, second], InputRules()))
     shards = [
-        list(iter_records([first, second], FetchOptions(shard=(k, n)))) for k in range(1, n + 1)
+        list(iter_records([first, second], InputRules(shard=(k, n)))) for k in range(1, n + 1)
     ]
     keys = [(r.source, r.line) for shard in shards for r in shard]
     assert len(keys) == len(set(keys))
@@ -480,7 +466,6 @@ def test_exclude_is_counted_in_stats(tmp_path: Path) -> None:
     stats = SourceStats()
     read(tmp_path, b"a.example/1\na.example/2\nb.example\n", stats, exclude=("a\\.",))
     assert stats.excluded == 2
-    assert stats.records == 1
 
 
 def test_include_keeps_only_matching_urls(tmp_path: Path) -> None:
@@ -522,7 +507,7 @@ def test_patterns_see_the_normalized_url(tmp_path: Path) -> None:
 def test_excluded_url_is_not_counted_as_duplicate(tmp_path: Path) -> None:
     stats = SourceStats()
     read(tmp_path, b"a.example\na.example\n", stats, unique=True, exclude=("a\\.",))
-    assert (stats.excluded, stats.duplicates) == (2, 0)
+    assert stats.excluded == 2
 
 
 # --- --extract --------------------------------------------------------------
@@ -617,7 +602,7 @@ def test_count_records_agrees_with_records(tmp_path: Path, shard: tuple[int, int
         b"c.example\n" + b"x" * 100_000 + b"\n" + b" " * 100_000 + b"\nd.example\n",
         "two.txt",
     )
-    expected = len(list(iter_records([first, second], FetchOptions(shard=shard))))
+    expected = len(list(iter_records([first, second], InputRules(shard=shard))))
     assert count_records([first, second], shard) == expected
 
 
@@ -625,44 +610,37 @@ def test_count_records_of_empty_sources_is_zero(tmp_path: Path) -> None:
     assert count_records([write(tmp_path, b"\n# only a comment\n")], (2, 3)) == 0
 
 
-# --- InputRules used directly ----------------------------------------------
+# --- InputFilter used directly ----------------------------------------------
 
 
 def test_input_rules_accept_str_lines() -> None:
-    rules = InputRules(FetchOptions())
+    rules = InputFilter(InputRules())
     assert list(rules.records("given", 7, "example.com/a")) == [
         UrlRecord(source="given", line=7, url="https://example.com/a")
     ]
 
 
 def test_input_rules_skip_str_comment() -> None:
-    assert list(InputRules(FetchOptions()).records("s", 1, "  # note")) == []
+    assert list(InputFilter(InputRules()).records("s", 1, "  # note")) == []
 
 
 def test_input_rules_accept_bytes_lines() -> None:
-    records = list(InputRules(FetchOptions()).records("s", 1, b"  a.example \n"))
+    records = list(InputFilter(InputRules()).records("s", 1, b"  a.example \n"))
     assert [r.url for r in records] == ["https://a.example"]
 
 
 def test_input_rules_keep_unique_state_across_calls() -> None:
-    stats = SourceStats()
-    rules = InputRules(FetchOptions(unique=True), stats)
+    rules = InputFilter(InputRules(unique=True))
     first = list(rules.records("s", 1, "a.example"))
     second = list(rules.records("s", 2, "https://a.example"))
-    assert (len(first), len(second), stats.duplicates) == (1, 0, 1)
+    assert (len(first), len(second)) == (1, 0)
 
 
 def test_input_rules_keep_shard_position_across_calls() -> None:
-    rules = InputRules(FetchOptions(shard=(2, 2)))
+    rules = InputFilter(InputRules(shard=(2, 2)))
     lines = ["a.example", "# c", "b.example", "c.example", "d.example"]
     kept = [r.line for n, text in enumerate(lines, 1) for r in rules.records("s", n, text)]
     assert kept == [3, 5]
-
-
-def test_input_rules_create_stats_when_none_given() -> None:
-    rules = InputRules(FetchOptions())
-    list(rules.records("s", 1, "a.example"))
-    assert rules.stats.records == 1
 
 
 # --- aiter_in_thread --------------------------------------------------------
@@ -772,7 +750,7 @@ No link on this line.
 def test_extract_finds_every_link_in_a_real_looking_document(tmp_path: Path) -> None:
     path = tmp_path / "README.md"
     path.write_text(REAL_README)
-    found = [(r.line, r.url) for r in iter_records([str(path)], FetchOptions(extract=True))]
+    found = [(r.line, r.url) for r in iter_records([str(path)], InputRules(extract=True))]
     assert found == [
         (1, "https://ci.example/badge.svg"),
         (1, "https://ci.example/builds"),

@@ -1,7 +1,8 @@
-"""Summary: counts, transient/permanent split, bytes, latency percentiles, JSON figures."""
+"""Summary: counts, transient/permanent split, bytes, latency percentiles, figures and JSON."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import random
@@ -10,7 +11,7 @@ import pytest
 
 from conftest import invalid_result
 from fetchcli.model import ErrorKind, FetchResult
-from fetchcli.sinks.summary import Summary
+from fetchcli.sinks.summary import Latency, Summary, SummaryFigures
 
 SPEC_KEYS = [
     "total",
@@ -67,19 +68,14 @@ def nearest_rank(values: list[float], fraction: float) -> float:
 
 
 def test_empty_summary_counts_nothing() -> None:
-    figures = Summary().to_dict(1.0)
-    assert (figures["total"], figures["ok"], figures["failed"], figures["bytes"]) == (0, 0, 0, 0)
-    assert figures["by_status"] == {}
-    assert figures["by_error"] == {}
+    figures = Summary().figures(1.0)
+    assert (figures.total, figures.ok, figures.failed, figures.bytes) == (0, 0, 0, 0)
+    assert figures.by_status == {}
+    assert figures.by_error == {}
 
 
 def test_empty_summary_has_no_latency() -> None:
-    assert Summary().to_dict(1.0)["latency"] == {
-        "min": None,
-        "median": None,
-        "p95": None,
-        "max": None,
-    }
+    assert Summary().figures(1.0).latency == Latency(min=None, median=None, p95=None, max=None)
 
 
 def test_total_counts_every_result() -> None:
@@ -95,24 +91,25 @@ def test_ok_counts_ok_results() -> None:
 def test_failed_is_total_minus_ok() -> None:
     summary = summary_of(result(), failed(None, ErrorKind.DNS), invalid_result())
     assert summary.failed == 2
-    assert summary.to_dict(1.0)["failed"] == 2
+    assert summary.figures(1.0).failed == 2
 
 
 def test_by_status_counts_each_code() -> None:
     summary = summary_of(
         result(), result(), failed(404, ErrorKind.HTTP_STATUS), failed(503, ErrorKind.HTTP_STATUS)
     )
-    assert summary.to_dict(1.0)["by_status"] == {"200": 2, "404": 1, "503": 1}
+    assert summary.figures(1.0).by_status == {200: 2, 404: 1, 503: 1}
+    assert summary.figures(1.0).to_json()["by_status"] == {"200": 2, "404": 1, "503": 1}
 
 
 def test_by_status_is_sorted_by_code() -> None:
     summary = summary_of(failed(503, ErrorKind.HTTP_STATUS), result(), result(status=204))
-    assert list(summary.to_dict(1.0)["by_status"]) == ["200", "204", "503"]
+    assert list(summary.figures(1.0).by_status) == [200, 204, 503]
 
 
 def test_results_without_status_are_not_in_by_status() -> None:
     summary = summary_of(failed(None, ErrorKind.TIMEOUT), invalid_result())
-    assert summary.to_dict(1.0)["by_status"] == {}
+    assert summary.figures(1.0).by_status == {}
 
 
 def test_by_error_counts_each_kind() -> None:
@@ -123,23 +120,29 @@ def test_by_error_counts_each_kind() -> None:
         failed(404, ErrorKind.HTTP_STATUS),
         invalid_result(),
     )
-    assert summary.to_dict(1.0)["by_error"] == {
+    assert summary.figures(1.0).to_json()["by_error"] == {
         "dns": 1,
         "http_status": 1,
         "invalid_url": 1,
         "timeout": 2,
     }
+    assert list(summary.figures(1.0).by_error) == [
+        ErrorKind.DNS,
+        ErrorKind.HTTP_STATUS,
+        ErrorKind.INVALID_URL,
+        ErrorKind.TIMEOUT,
+    ]
 
 
 def test_ok_results_are_not_in_by_error() -> None:
-    assert summary_of(result(), result()).to_dict(1.0)["by_error"] == {}
+    assert summary_of(result(), result()).figures(1.0).by_error == {}
 
 
 def test_excluded_is_reported_as_set() -> None:
     summary = summary_of(result())
     summary.excluded = 4
-    figures = summary.to_dict(1.0)
-    assert (figures["excluded"], figures["total"]) == (4, 1)
+    figures = summary.figures(1.0)
+    assert (figures.excluded, figures.total) == (4, 1)
 
 
 # --- transient / permanent --------------------------------------------------
@@ -213,17 +216,17 @@ def test_failures_split_into_transient_and_permanent() -> None:
 
 def test_bytes_sum_the_sizes() -> None:
     summary = summary_of(result(size=100), result(size=2048), failed(404, ErrorKind.HTTP_STATUS))
-    assert summary.to_dict(1.0)["bytes"] == 2148
+    assert summary.figures(1.0).bytes == 2148
 
 
 def test_missing_sizes_add_no_bytes() -> None:
     summary = summary_of(result(size=None), invalid_result(), failed(None, ErrorKind.TIMEOUT))
-    assert summary.to_dict(1.0)["bytes"] == 0
+    assert summary.figures(1.0).bytes == 0
 
 
 def test_failed_result_bytes_are_counted() -> None:
     summary = summary_of(result(status=404, error=ErrorKind.HTTP_STATUS, size=512))
-    assert summary.to_dict(1.0)["bytes"] == 512
+    assert summary.figures(1.0).bytes == 512
 
 
 # --- latency ----------------------------------------------------------------
@@ -231,21 +234,25 @@ def test_failed_result_bytes_are_counted() -> None:
 MILLISECONDS = [n / 1000 for n in range(1, 1001)]
 
 
-def latency_of(values: list[float]) -> dict[str, float | None]:
-    return summary_of(*(result(elapsed=v) for v in values)).to_dict(1.0)["latency"]
+def latency_of(values: list[float]) -> Latency:
+    return summary_of(*(result(elapsed=v) for v in values)).figures(1.0).latency
+
+
+def same(seconds: float) -> Latency:
+    return Latency(min=seconds, median=seconds, p95=seconds, max=seconds)
 
 
 def test_latency_min_and_max_are_exact() -> None:
     latency = latency_of(MILLISECONDS)
-    assert (latency["min"], latency["max"]) == (0.001, 1.0)
+    assert (latency.min, latency.max) == (0.001, 1.0)
 
 
 def test_latency_median_is_within_one_percent() -> None:
-    assert latency_of(MILLISECONDS)["median"] == pytest.approx(0.5, rel=0.01)
+    assert latency_of(MILLISECONDS).median == pytest.approx(0.5, rel=0.01)
 
 
 def test_latency_p95_is_within_one_percent() -> None:
-    assert latency_of(MILLISECONDS)["p95"] == pytest.approx(0.95, rel=0.01)
+    assert latency_of(MILLISECONDS).p95 == pytest.approx(0.95, rel=0.01)
 
 
 def test_latency_does_not_depend_on_order() -> None:
@@ -257,16 +264,16 @@ def test_latency_does_not_depend_on_order() -> None:
 def test_latency_over_a_wide_range_is_within_one_percent() -> None:
     values = [0.0001 * 1.07**n for n in range(250)]  # 100 µs to about 2 hours
     latency = latency_of(values)
-    assert latency["median"] == pytest.approx(nearest_rank(values, 0.5), rel=0.01)
-    assert latency["p95"] == pytest.approx(nearest_rank(values, 0.95), rel=0.01)
+    assert latency.median == pytest.approx(nearest_rank(values, 0.5), rel=0.01)
+    assert latency.p95 == pytest.approx(nearest_rank(values, 0.95), rel=0.01)
 
 
 def test_latency_of_one_result_is_that_result() -> None:
-    assert latency_of([0.25]) == {"min": 0.25, "median": 0.25, "p95": 0.25, "max": 0.25}
+    assert latency_of([0.25]) == same(0.25)
 
 
 def test_latency_of_zero_seconds_is_zero() -> None:
-    assert latency_of([0.0, 0.0]) == {"min": 0.0, "median": 0.0, "p95": 0.0, "max": 0.0}
+    assert latency_of([0.0, 0.0]) == same(0.0)
 
 
 def test_percentile_is_none_without_timed_results() -> None:
@@ -280,58 +287,105 @@ def test_percentile_stays_within_min_and_max() -> None:
 
 
 def test_invalid_results_are_not_timed() -> None:
-    latency = summary_of(invalid_result(), result(elapsed=0.2), invalid_result()).to_dict(1.0)[
-        "latency"
-    ]
-    assert latency == {"min": 0.2, "median": 0.2, "p95": 0.2, "max": 0.2}
+    latency = summary_of(invalid_result(), result(elapsed=0.2), invalid_result()).figures(1.0)
+    assert latency.latency == same(0.2)
 
 
 def test_only_untimed_results_give_no_latency() -> None:
-    latency = summary_of(invalid_result(), result(attempts=0, elapsed=0.0)).to_dict(1.0)["latency"]
-    assert latency == {"min": None, "median": None, "p95": None, "max": None}
+    summary = summary_of(invalid_result(), result(attempts=0, elapsed=0.0))
+    assert summary.figures(1.0).latency == Latency()
 
 
 def test_failed_attempts_are_timed() -> None:
-    latency = summary_of(failed(None, ErrorKind.TIMEOUT)).to_dict(1.0)["latency"]
-    assert latency["max"] == 0.1
+    assert summary_of(failed(None, ErrorKind.TIMEOUT)).figures(1.0).latency.max == 0.1
 
 
-# --- to_dict / --summary-json ----------------------------------------------
+def test_latency_figures_are_rounded_to_microseconds() -> None:
+    latency = latency_of([0.1234567891])
+    assert latency == same(0.123457)
 
 
-def test_to_dict_keys_are_exactly_the_spec_keys() -> None:
-    assert list(summary_of(result()).to_dict(1.0)) == SPEC_KEYS
+# --- figures / --summary-json -----------------------------------------------
 
 
-def test_to_dict_latency_keys_are_exactly_the_spec_keys() -> None:
-    assert list(summary_of(result()).to_dict(1.0)["latency"]) == ["min", "median", "p95", "max"]
+def test_figures_are_frozen() -> None:
+    figures = summary_of(result()).figures(1.0)
+    assert isinstance(figures, SummaryFigures)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        figures.total = 2  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        figures.latency.min = 0.0  # type: ignore[misc]
 
 
-def test_to_dict_round_trips_through_json() -> None:
+def test_figures_do_not_change_as_the_summary_goes_on() -> None:
+    summary = summary_of(result(status=404, error=ErrorKind.HTTP_STATUS))
+    figures = summary.figures(1.0)
+    summary.add(result(status=404, error=ErrorKind.HTTP_STATUS))
+    assert (figures.total, figures.by_status, figures.by_error) == (
+        1,
+        {404: 1},
+        {ErrorKind.HTTP_STATUS: 1},
+    )
+
+
+def test_json_keys_are_exactly_the_spec_keys() -> None:
+    assert list(summary_of(result()).figures(1.0).to_json()) == SPEC_KEYS
+
+
+def test_json_latency_keys_are_exactly_the_spec_keys() -> None:
+    latency = summary_of(result()).figures(1.0).to_json()["latency"]
+    assert isinstance(latency, dict)
+    assert list(latency) == ["min", "median", "p95", "max"]
+
+
+def test_json_is_the_figures() -> None:
     summary = summary_of(result(), failed(404, ErrorKind.HTTP_STATUS), invalid_result())
-    figures = summary.to_dict(2.5)
+    summary.excluded = 2
+    assert summary.figures(2.0).to_json() == {
+        "total": 3,
+        "ok": 1,
+        "failed": 2,
+        "excluded": 2,
+        "by_status": {"200": 1, "404": 1},
+        "by_error": {"http_status": 1, "invalid_url": 1},
+        "bytes": 0,
+        "latency": {"min": 0.1, "median": 0.1, "p95": 0.1, "max": 0.1},
+        "wall": 2.0,
+        "rps": 1.5,
+    }
+
+
+def test_json_round_trips_through_json() -> None:
+    summary = summary_of(result(), failed(404, ErrorKind.HTTP_STATUS), invalid_result())
+    figures = summary.figures(2.5).to_json()
     assert json.loads(json.dumps(figures)) == figures
 
 
-def test_to_dict_counts_have_json_types() -> None:
-    figures = summary_of(result(), failed(None, ErrorKind.DNS)).to_dict(2.0)
+def test_json_error_kinds_are_plain_strings() -> None:
+    by_error = summary_of(failed(None, ErrorKind.DNS)).figures(1.0).to_json()["by_error"]
+    assert isinstance(by_error, dict)
+    assert [type(kind) for kind in by_error] == [str]
+
+
+def test_json_counts_have_json_types() -> None:
+    figures = summary_of(result(), failed(None, ErrorKind.DNS)).figures(2.0).to_json()
     for key in ("total", "ok", "failed", "excluded", "bytes"):
         assert type(figures[key]) is int, key
     assert isinstance(figures["wall"], float)
     assert isinstance(figures["rps"], float)
 
 
-def test_to_dict_wall_is_the_given_seconds() -> None:
-    assert summary_of(result()).to_dict(2.5)["wall"] == 2.5
+def test_wall_is_the_given_seconds() -> None:
+    assert summary_of(result()).figures(2.5).wall == 2.5
 
 
 def test_rps_is_total_over_wall() -> None:
     summary = summary_of(*(result() for _ in range(10)))
-    assert summary.to_dict(4.0)["rps"] == 2.5
+    assert summary.figures(4.0).rps == 2.5
 
 
 def test_rps_with_zero_wall_is_zero() -> None:
-    assert summary_of(result()).to_dict(0.0)["rps"] == 0.0
+    assert summary_of(result()).figures(0.0).rps == 0.0
 
 
 # --- fixed memory -----------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The terminal side of a run: batching beside the live status line, broken pipes, warnings."""
+"""The terminal side of a run: batching beside the status line, broken pipes, warnings, summary."""
 
 from __future__ import annotations
 
@@ -6,8 +6,11 @@ import asyncio
 import io
 
 from fetchcli.cli.environment import Environment
+from fetchcli.cli.progress import make_console, print_summary
 from fetchcli.cli.terminal import _TERMINAL_BATCH, Terminal
-from fetchcli.sinks.summary import Summary
+from fetchcli.model import ErrorKind, FetchResult
+from fetchcli.sinks.formats import status_label
+from fetchcli.sinks.summary import Summary, SummaryFigures
 
 
 class _ClosedPipe(io.StringIO):
@@ -67,3 +70,88 @@ def test_a_quiet_terminal_makes_no_console_until_it_warns() -> None:
     assert not term.live and term._console is None
     term.warn("fetchcli: error: \x1b[31mred")
     assert term.env.stderr.getvalue() == "fetchcli: error: \\x1b[31mred\n"  # type: ignore[attr-defined]
+
+
+# --- the summary ------------------------------------------------------------
+
+
+def outcome(status: int | None, error: ErrorKind | None = None, attempts: int = 1) -> FetchResult:
+    return FetchResult(
+        source="urls.txt", line=1, url="https://a.example/", status=status,
+        ok=error is None, size=100, elapsed=0.25, attempts=attempts, error=error,
+    )  # fmt: skip
+
+
+def figures_of(*results: FetchResult, excluded: int = 0) -> SummaryFigures:
+    summary = Summary()
+    for result in results:
+        summary.add(result)
+    summary.excluded = excluded
+    return summary.figures(2.0)
+
+
+def summary_text(figures: SummaryFigures, *, tty: bool = False, interrupted: bool = False) -> str:
+    stream = io.StringIO()
+    print_summary(make_console(stream, tty), figures, interrupted=interrupted)
+    return stream.getvalue()
+
+
+def table_rows(text: str) -> dict[str, str]:
+    """The summary table's `result: count` rows, as drawn without a terminal (ASCII box)."""
+    cells = (line.strip("|").split("|") for line in text.splitlines() if line.startswith("|"))
+    return {label.strip(): count.strip() for label, count in cells}
+
+
+MIXED = (
+    outcome(200),
+    outcome(404, ErrorKind.HTTP_STATUS),
+    outcome(None, ErrorKind.TIMEOUT),
+    outcome(200, ErrorKind.TIMEOUT),  # a timeout after the headers: no usable status
+    outcome(None, ErrorKind.INVALID_URL, attempts=0),
+)
+
+
+def test_summary_rows_use_the_labels_of_text_output() -> None:
+    text = summary_text(figures_of(*MIXED))
+    labels = {status_label(result) for result in MIXED}
+    assert labels == {"200", "404", "ERR:timeout", "ERR:invalid_url"}
+    assert labels <= set(table_rows(text))
+
+
+def test_summary_counts_a_status_outside_accept_once_under_its_code() -> None:
+    text = summary_text(figures_of(*MIXED))
+    assert "ERR:http_status" not in text
+    assert "404" in text
+
+
+def test_summary_shows_totals_latency_bytes_and_rate() -> None:
+    text = summary_text(figures_of(*MIXED, excluded=3))
+    rows = table_rows(text)
+    assert (rows["excluded"], rows["total"], rows["ok"], rows["failed"]) == ("3", "5", "1", "4")
+    assert (rows["200"], rows["ERR:timeout"]) == ("2", "2")  # a late timeout had a status
+    lines = text.splitlines()
+    assert "latency  min 0.250s  median 0.250s  p95 0.250s  max 0.250s" in lines
+    assert lines[-1] == "500B in 2.00s  (2.5 req/s)"
+
+
+def test_summary_without_timed_results_has_no_latency_line() -> None:
+    text = summary_text(figures_of(outcome(None, ErrorKind.INVALID_URL, attempts=0)))
+    assert "latency" not in text
+
+
+def test_summary_has_colour_only_on_a_terminal() -> None:
+    figures = figures_of(*MIXED)
+    assert "\x1b[" in summary_text(figures, tty=True)
+    assert "\x1b[" not in summary_text(figures, tty=False)
+
+
+def test_an_interrupted_summary_says_so() -> None:
+    assert "interrupted" in summary_text(figures_of(*MIXED), interrupted=True)
+    assert "interrupted" not in summary_text(figures_of(*MIXED))
+
+
+def test_terminal_prints_the_summary_on_stderr() -> None:
+    term = terminal(tty=False)
+    term.print_summary(figures_of(*MIXED), interrupted=False)
+    assert term.env.stdout.getvalue() == ""  # type: ignore[attr-defined]
+    assert term.env.stderr.getvalue() == summary_text(figures_of(*MIXED))  # type: ignore[attr-defined]

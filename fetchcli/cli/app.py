@@ -16,6 +16,7 @@ import typer
 
 from fetchcli import options as opt
 from fetchcli._version import __version__
+from fetchcli.sinks.formats import Format
 
 ENV_PREFIX = "FETCHCLI_"
 
@@ -204,8 +205,8 @@ def fetch(
         opt.Order, _option("--order", help="Write results in completion or input order.")
     ] = opt.Order.COMPLETION,
     output_format: Annotated[
-        str, _option("--format", help="Result format: text, jsonl, csv or none.")
-    ] = "text",
+        Format, _option("--format", help="Result format, one line per result (none: no lines).")
+    ] = Format.TEXT,
     output: Annotated[
         Path | None,
         _option(
@@ -252,10 +253,6 @@ def fetch(
     ] = None,
 ) -> None:
     """Fetch every URL in SOURCE... (files, or - for stdin) and write one result per URL."""
-    from fetchcli.sinks.formats import FORMATS
-
-    if output_format not in FORMATS:
-        usage_error(f"--format must be one of {', '.join(FORMATS)} (got {output_format!r})")
     try:
         options = opt.FetchOptions(
             concurrency=concurrency,

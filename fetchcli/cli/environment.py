@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -53,7 +52,7 @@ def fit_open_files(options: FetchOptions, warn: Callable[[str], None]) -> FetchO
     except ImportError:  # pragma: no cover - not on POSIX
         return options
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    needed = options.concurrency + _SPARE_FILES
+    needed = options.schedule.concurrency + _SPARE_FILES
     if soft != resource.RLIM_INFINITY and soft < needed:
         target = needed if hard == resource.RLIM_INFINITY else min(hard, needed)
         with contextlib.suppress(ValueError, OSError):
@@ -62,8 +61,8 @@ def fit_open_files(options: FetchOptions, warn: Callable[[str], None]) -> FetchO
     if soft != resource.RLIM_INFINITY and soft < needed:
         fitted = max(1, soft - _SPARE_FILES)
         warn(
-            f"fetchcli: warning: open-file limit {soft} is too low for -c {options.concurrency};"
-            f" using -c {fitted}"
+            f"fetchcli: warning: open-file limit {soft} is too low for"
+            f" -c {options.schedule.concurrency}; using -c {fitted}"
         )
-        return dataclasses.replace(options, concurrency=fitted)
+        return options.replace(concurrency=fitted)
     return options

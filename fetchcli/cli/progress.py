@@ -8,7 +8,7 @@ results written to the same terminal scroll above it without tearing.
 
 from __future__ import annotations
 
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from rich import box
 from rich.console import Console
@@ -16,7 +16,12 @@ from rich.progress import BarColumn, Progress, ProgressColumn, SpinnerColumn, Ta
 from rich.table import Table
 from rich.text import Text
 
-from fetchcli.text import human_size, safe_text
+from fetchcli.model import ErrorKind
+from fetchcli.sinks.formats import error_label
+from fetchcli.text import human_size
+
+if TYPE_CHECKING:
+    from fetchcli.sinks.summary import SummaryFigures
 
 _ERASE_LINE = "\r\x1b[2K"
 
@@ -124,9 +129,20 @@ class StatusLine:
             self.drawn = False
 
 
-def print_summary(console: Console, figures: dict[str, Any], interrupted: bool = False) -> None:
+def print_summary(console: Console, figures: SummaryFigures, interrupted: bool = False) -> None:
     """The end-of-run summary: outcomes, status codes, error kinds, latency, throughput."""
-    terminal = console.is_terminal
+    console.print(_summary_table(figures, console.is_terminal, interrupted))
+    latency = figures.latency
+    if latency.min is not None:
+        parts = (f"{name} {value:.3f}s" for name, value in latency.items())
+        console.print(Text("latency  " + "  ".join(parts)))
+    console.print(
+        Text(f"{human_size(figures.bytes)} in {figures.wall:.2f}s  ({figures.rps:,.1f} req/s)")
+    )
+
+
+def _summary_table(figures: SummaryFigures, terminal: bool, interrupted: bool) -> Table:
+    """Counts by status code and error kind, then total, ok and failed."""
     table = Table(
         box=box.SIMPLE_HEAD if terminal else box.ASCII2,
         show_header=True,
@@ -136,28 +152,19 @@ def print_summary(console: Console, figures: dict[str, Any], interrupted: bool =
     )
     table.add_column("result")
     table.add_column("count", justify="right")
-    for code, count in figures["by_status"].items():
-        table.add_row(Text(code, style=_status_style(int(code))), str(count))
-    for kind, count in figures["by_error"].items():
-        if kind != "http_status":
-            table.add_row(Text(f"ERR:{safe_text(kind)}", style="red"), str(count))
-    if figures["excluded"]:
-        table.add_row(Text("excluded", style="dim"), str(figures["excluded"]))
+    for code, count in figures.by_status.items():
+        table.add_row(Text(str(code), style=_status_style(code)), str(count))
+    for kind, count in figures.by_error.items():
+        # A status outside --accept is already counted in its status row.
+        if kind != ErrorKind.HTTP_STATUS:
+            table.add_row(Text(error_label(kind), style="red"), str(count))
+    if figures.excluded:
+        table.add_row(Text("excluded", style="dim"), str(figures.excluded))
     table.add_section()
-    table.add_row(Text("total", style="bold"), str(figures["total"]))
-    table.add_row(Text("ok", style="green"), str(figures["ok"]))
-    table.add_row(Text("failed", style="red"), str(figures["failed"]))
-    console.print(table)
-    latency = figures["latency"]
-    if latency["min"] is not None:
-        parts = (f"{name} {latency[name]:.3f}s" for name in ("min", "median", "p95", "max"))
-        console.print(Text("latency  " + "  ".join(parts)))
-    console.print(
-        Text(
-            f"{human_size(figures['bytes'])} in {figures['wall']:.2f}s"
-            f"  ({figures['rps']:,.1f} req/s)"
-        )
-    )
+    table.add_row(Text("total", style="bold"), str(figures.total))
+    table.add_row(Text("ok", style="green"), str(figures.ok))
+    table.add_row(Text("failed", style="red"), str(figures.failed))
+    return table
 
 
 def _status_style(code: int) -> str:

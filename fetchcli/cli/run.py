@@ -23,18 +23,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from fetchcli.api import fetch_stream
 from fetchcli.cli.environment import Environment, fit_open_files
 from fetchcli.cli.exitcodes import ExitCode
 from fetchcli.cli.terminal import Terminal
-from fetchcli.engine.stream import fetch_stream
 from fetchcli.http.save import SaveError
 from fetchcli.model import FetchResult, UrlRecord
 from fetchcli.options import FetchOptions
 from fetchcli.sinks import resume
 from fetchcli.sinks.cache import CacheError
-from fetchcli.sinks.formats import ResultWriter
+from fetchcli.sinks.formats import Format, make_formatter
 from fetchcli.sinks.resume import ResumeState
-from fetchcli.sinks.summary import Summary
+from fetchcli.sinks.summary import Summary, SummaryFigures
 from fetchcli.sinks.writer import LineSink
 from fetchcli.sources.readers import (
     STDIN,
@@ -44,7 +44,7 @@ from fetchcli.sources.readers import (
     iter_records,
     stdin_is_stream,
 )
-from fetchcli.sources.rules import InputRules, SourceStats
+from fetchcli.sources.rules import InputFilter, SourceStats
 
 if TYPE_CHECKING:
     from fetchcli.sinks.report import Report
@@ -74,7 +74,7 @@ class RunSettings:
     """The output-side settings of a run: what the engine does not need to know."""
 
     sources: list[str]
-    output_format: str = "text"
+    output_format: Format = Format.TEXT
     output: Path | None = None
     summary_json: Path | None = None
     quiet: bool = False
@@ -108,7 +108,7 @@ class Run:
         self.summary = Summary()
         self.report = self._open_report()
         self.resume = self._load_resume()
-        self.writer = ResultWriter(settings.output_format)
+        self.formatter = make_formatter(settings.output_format)
         self.sink = self._open_output()
         self.stats = SourceStats()
         self.terminal = Terminal(
@@ -135,7 +135,7 @@ class Run:
         settings = self.settings
         if not settings.resume:
             return None
-        if settings.output is None or settings.output_format != "jsonl":
+        if settings.output is None or settings.output_format != Format.JSONL:
             raise UsageProblem("--resume needs -o FILE and --format jsonl")
         if settings.demo:
             raise UsageProblem("--resume does not combine with --demo")
@@ -149,7 +149,7 @@ class Run:
                 self.report.add(result)
 
         try:
-            return resume.load(settings.output, self.sources, self.options.extract, take)
+            return resume.load(settings.output, self.sources, self.options.rules.extract, take)
         except resume.ResumeError as exc:
             raise UsageProblem(str(exc)) from None
         except OSError as exc:
@@ -212,7 +212,7 @@ class Run:
             for signum in handled:
                 loop.remove_signal_handler(signum)
             await self.terminal.finish()
-        figures = self.summary.to_dict(time.perf_counter() - started)
+        figures = self.summary.figures(time.perf_counter() - started)
         await asyncio.to_thread(self._write_files, figures)
         return self._finish(figures)
 
@@ -240,12 +240,12 @@ class Run:
             return
         counting = threading.Event()
         if STDIN not in self.sources and self._countable():
-            sources, shard = self.sources, self.options.shard
+            sources, shard = self.sources, self.options.rules.shard
             self.terminal.count_total(lambda: count_records(sources, shard, counting))
         eager = STDIN in self.sources and stdin_is_stream()
-        lines = iter_records(self.sources, self.options, self.stats)
+        lines = iter_records(self.sources, self.options.rules, self.stats)
         if self.resume is not None:
-            lines = self.resume.pending(lines, by_url=self.options.extract)
+            lines = self.resume.pending(lines, by_url=self.options.rules.extract)
         records = aiter_in_thread(lines, eager=eager)
         try:
             await self._fetch(records)
@@ -254,21 +254,24 @@ class Run:
             self.summary.excluded = self.stats.excluded
 
     def _countable(self) -> bool:
-        o = self.options
-        return not (o.extract or o.unique or o.include or o.exclude)
+        return not self.options.rules.filters
 
     async def _strings(self, source: str, urls: list[str]) -> AsyncIterator[UrlRecord]:
-        rules = InputRules(self.options, self.stats)
+        rules = InputFilter(self.options.rules, self.stats)
         for number, url in enumerate(urls, start=1):
             for record in rules.records(source, number, url):
                 yield record
 
     async def _fetch(self, records: AsyncIterator[UrlRecord]) -> None:
-        if self.writer.header is not None and not (self.resume and self.resume.keys):
-            await self._emit(self.writer.header)
+        header = self.formatter.header()
+        if header is not None and not (self.resume and self.resume.keys):
+            await self._emit(header)
         async with aclosing(fetch_stream(records, self.options, stop=self.stop)) as results:
             async for result in results:
                 await self._take(result)
+        footer = self.formatter.footer()
+        if footer is not None:
+            await self._emit(footer)
 
     async def _take(self, result: FetchResult) -> None:
         self.summary.add(result)
@@ -276,7 +279,7 @@ class Run:
             self.report.add(result)
         if self._expected is not None:
             self._check_demo(result)
-        line = self.writer.format(result)
+        line = self.formatter.line(result)
         if line is not None:
             await self._emit(line)
 
@@ -290,11 +293,11 @@ class Run:
         if got != want:
             self.demo_mismatches.append(f"{result.url}: expected {want}, got {got}")
 
-    def _write_files(self, figures: dict[str, object]) -> None:
+    def _write_files(self, figures: SummaryFigures) -> None:
         """--summary-json and --report, written once the run has ended (off the event loop)."""
         interrupted = self.interrupted is not None
         if self.settings.summary_json is not None:
-            text = json.dumps(figures, indent=2) + "\n"
+            text = json.dumps(figures.to_json(), indent=2) + "\n"
             try:
                 self.settings.summary_json.write_text(text, encoding="utf-8")
             except OSError as exc:
@@ -305,7 +308,7 @@ class Run:
             except OSError as exc:
                 self.terminal.warn(f"fetchcli: cannot write --report: {exc.strerror}")
 
-    def _finish(self, figures: dict[str, object]) -> int:
+    def _finish(self, figures: SummaryFigures) -> int:
         nothing_done = self.input_error is not None and not self.summary.total
         if not self.settings.quiet and not self.terminal.broken_pipe and not nothing_done:
             self.terminal.print_summary(figures, interrupted=self.interrupted is not None)

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from fetchcli.cli.environment import Environment
     from fetchcli.cli.progress import StatusLine
-    from fetchcli.sinks.summary import Summary
+    from fetchcli.sinks.summary import Summary, SummaryFigures
 
 # How often the status line is redrawn (from counters, never once per result).
 REFRESH_SECONDS = 0.2
@@ -36,7 +36,7 @@ class Terminal:
     """stderr, and stdout when results share its terminal, as one run sees them.
 
     Usage: `terminal.start(summary)`; per result `terminal.hold(line)` or write it
-    elsewhere; `await terminal.finish()`; then `terminal.print_summary(figures)`.
+    elsewhere; `await terminal.finish()`; then `terminal.print_summary(summary.figures(wall))`.
     """
 
     def __init__(self, env: Environment, *, quiet: bool, results_on_stdout: bool) -> None:
@@ -147,7 +147,8 @@ class Terminal:
 
         self.console.print(Text(safe_text(message)), soft_wrap=True)
 
-    def print_summary(self, figures: dict[str, object], *, interrupted: bool) -> None:
+    def print_summary(self, figures: SummaryFigures, *, interrupted: bool) -> None:
+        """The end-of-run summary on stderr."""
         from fetchcli.cli.progress import print_summary
 
         print_summary(self.console, figures, interrupted=interrupted)

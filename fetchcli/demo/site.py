@@ -142,19 +142,19 @@ def expected_outcome(
     a --timeout within a few milliseconds of a page's delay is a race it cannot call.
     """
     options = options or FetchOptions()
-    url, error = normalize_url(url.strip(), options.default_scheme)
+    url, error = normalize_url(url.strip(), options.rules.default_scheme)
     if error is not None:
         return None, ErrorKind.INVALID_URL
     kind, n, hops = _route(urlsplit(url).path)
     redirects = {"redirect": 1, "chain": hops}.get(kind, 0)
-    if redirects and not options.follow:
+    if redirects and not options.request.follow:
         status = 302
-    elif redirects > options.max_redirects:
+    elif redirects > options.request.max_redirects:
         return None, ErrorKind.TOO_MANY_REDIRECTS
-    elif _delay(kind, n) >= options.timeout:
+    elif _delay(kind, n) >= options.request.timeout:
         return None, ErrorKind.TIMEOUT
-    elif kind == "flaky" and (options.retries < 1 or 503 in options.accept):
+    elif kind == "flaky" and (options.request.retries < 1 or 503 in options.request.accept):
         status = 503  # not retried: no retries left, or a 503 already counts as ok
     else:
         status = _FAILURES[kind][0] if kind in _FAILURES else 200
-    return status, None if status in options.accept else ErrorKind.HTTP_STATUS
+    return status, None if status in options.request.accept else ErrorKind.HTTP_STATUS

@@ -6,17 +6,37 @@ import asyncio
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from fetchcli.model import UrlRecord
-
-# What a request passes through before it may start (per-host limit, rate): a
-# context manager per URL.
-Gate = Callable[[str], AbstractAsyncContextManager[object]]
+from fetchcli.model import Gate, UrlRecord
+from fetchcli.options import Mode, Schedule
 
 
 def host_of(url: str) -> str:
     return urlsplit(url).hostname or ""
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The --per-host and --rate limits of one engine: `hosts` parks records, `gate` holds attempts.
+
+    Usage: `limits = Limits.of(schedule)`; the fetcher passes each attempt through
+    `limits.gate`, and the engine parks records for busy hosts with `limits.hosts`.
+    """
+
+    hosts: HostLimit | None = None
+    gate: Gate | None = None
+
+    @classmethod
+    def of(cls, schedule: Schedule) -> Limits:
+        """The limits a schedule asks for (none when it asks for none)."""
+        hosts = (
+            HostLimit(schedule.per_host, 4 * schedule.concurrency) if schedule.per_host else None
+        )
+        rate = RateLimit(schedule.rate) if schedule.rate else None
+        slots = schedule.concurrency if schedule.mode is Mode.GATHER else None
+        return cls(hosts=hosts, gate=make_gate(hosts, rate, slots))
 
 
 def make_gate(

@@ -15,9 +15,9 @@ same results:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
 
+from fetchcli.engine.tasks import cancel_all
 from fetchcli.model import UrlRecord
 from fetchcli.options import Mode
 
@@ -107,12 +107,3 @@ STRATEGIES = {
     Mode.SEMAPHORE: semaphore_mode,
     Mode.GATHER: gather_mode,
 }
-
-
-async def cancel_all(tasks: Sequence[asyncio.Future[Any]]) -> None:
-    """Cancel the tasks not done yet and wait until they have ended."""
-    pending = [task for task in tasks if not task.done()]
-    for task in pending:
-        task.cancel()
-    if pending:
-        await asyncio.wait(pending)

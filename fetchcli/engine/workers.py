@@ -1,35 +1,41 @@
 """--workers N: N processes fetch, the parent alone writes.
 
 One Python process tops out at a few thousand requests a second on its own
-core; more cores need more processes. The parent keeps the whole contract
-(input rules, ordering, output, progress, summary, resume) and hands each
-record to one of N engines: its own (the parent fetches too, so `--workers 2`
-starts one child, and work begins before the child has started) or a child
-process. Under `--per-host` the engine is chosen by a hash of the host, so the
-limit stays exact; otherwise it is the least busy one, so that even a
-single-host list uses every process. Each engine keeps its connections.
-A child is `python -m fetchcli.engine.workers`: the usual engine, reading records
-as JSON lines on stdin and writing results as JSON lines on stdout, in
-completion order, tagged with the parent's id.
+core; more cores need more processes. `WorkerPool.fetch` is a `Fetcher`: the
+parent keeps the whole contract (input rules, ordering, cache, output,
+progress, summary, resume) and hands each record to one of N engines: its own
+(the parent fetches too, so `--workers 2` starts one child, and work begins
+before the child has started) or a child process. Under `--per-host` the
+engine is chosen by a hash of the host, so the limit stays exact; otherwise it
+is the least busy one, so that even a single-host list uses every process.
+Each engine keeps its connections and applies its share of --rate itself.
+A child is `python -m fetchcli.engine.workers`: an engine over its own HTTP
+fetcher (never the parent's pipeline), reading its Schedule and RequestSpec
+and then records as JSON lines on stdin, and writing results as JSON lines on
+stdout, in completion order, tagged with the parent's id.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
+import base64
 import json
 import math
 import os
+import pickle
 import signal
 import sys
 import zlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing, suppress
+from dataclasses import replace
 from urllib.parse import urlsplit
 
+from fetchcli.engine.limits import Limits
+from fetchcli.engine.stream import stream
 from fetchcli.http.save import SaveError
 from fetchcli.model import FetchResult, UrlRecord
-from fetchcli.options import FetchOptions, Order
+from fetchcli.options import Order, RequestSpec, Schedule
 
 # Lines between the processes can be long (a URL of 8 KiB, a long message).
 _LINE_LIMIT = 1 << 20
@@ -44,43 +50,34 @@ class WorkerError(RuntimeError):
     """A worker process died with records still waiting for it."""
 
 
-def child_options(options: FetchOptions, share: float) -> FetchOptions:
-    """What one engine runs with: its share of concurrency and rate, no input rules."""
-    return dataclasses.replace(
-        options,
+def share_of(schedule: Schedule, share: float) -> Schedule:
+    """What one engine runs with: its share of concurrency and rate, in completion order."""
+    return replace(
+        schedule,
         workers=1,
-        concurrency=max(1, math.ceil(options.concurrency * share)),
-        rate=options.rate * share,
+        concurrency=max(1, math.ceil(schedule.concurrency * share)),
+        rate=schedule.rate * share,
         order=Order.COMPLETION,
-        unique=False,
-        shard=None,
-        extract=False,
-        include=(),
-        exclude=(),
     )
-
-
-def _options_to_json(options: FetchOptions) -> str:
-    fields = {f.name: getattr(options, f.name) for f in dataclasses.fields(options)}
-    fields["accept"] = sorted(options.accept)
-    return json.dumps(fields, default=str)
 
 
 class WorkerPool:
     """N engines that fetch records; `await pool.fetch(record)` gives its result.
 
     Engine 0 runs in this process; engines 1..N-1 are child processes.
-    Usage: `async with WorkerPool(options, 2) as pool: result = await pool.fetch(record)`.
+    Usage: `async with WorkerPool(Schedule(workers=2), RequestSpec()) as pool: await pool.fetch(r)`.
     """
 
-    def __init__(self, options: FetchOptions, workers: int) -> None:
+    def __init__(self, schedule: Schedule, spec: RequestSpec) -> None:
+        workers = schedule.workers
         total = 1 + _CHILD_WEIGHT * (workers - 1)
-        self._options = [
-            child_options(options, (1 if index == 0 else _CHILD_WEIGHT) / total)
+        self._schedules = [
+            share_of(schedule, (1 if index == 0 else _CHILD_WEIGHT) / total)
             for index in range(workers)
         ]
-        self._capacity = [engine.concurrency for engine in self._options]
-        self._by_host = options.per_host > 0
+        self._spec = spec
+        self._capacity = [engine.concurrency for engine in self._schedules]
+        self._by_host = schedule.per_host > 0
         self._load = [0] * workers
         self._count = workers
         self._order = [*range(1, workers), 0]  # children first on a tie
@@ -95,17 +92,19 @@ class WorkerPool:
         self._abandoned = False  # a fetch was cancelled: children may still be busy
 
     async def __aenter__(self) -> WorkerPool:
-        config = _options_to_json(self._options[-1])  # every child has the same share
+        # Every child has the same share. Sent on stdin, not in argv: headers may hold secrets.
+        config = _config_line(self._schedules[-1], self._spec)
         for index in range(1, self._count):
             child = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
                 "fetchcli.engine.workers",
-                config,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 limit=_LINE_LIMIT,
             )
+            assert child.stdin is not None
+            child.stdin.write(config)
             self._children.append(child)
             self._tasks.append(asyncio.create_task(self._read(index, child)))
         self._tasks.append(asyncio.create_task(self._run_local()))
@@ -191,7 +190,7 @@ class WorkerPool:
                 yield item
 
         try:
-            await serve(incoming(), self._options[0], self._deliver)
+            await serve(incoming(), self._schedules[0], self._spec, self._deliver)
         except Exception as exc:  # e.g. a failing --save disk: the run stops, as with one process
             self._local_failure = exc
             self._fail(0, exc)
@@ -214,26 +213,28 @@ class WorkerPool:
 
 def _relayed(index: int, failure: dict[str, str]) -> Exception:
     """The error a child stopped on, as this process raises it (same exit code as one process)."""
-    kind, message = failure["kind"], failure["message"]
-    if kind == "save":
-        return SaveError(message)
-    if kind == "cache":
-        from fetchcli.sinks.cache import CacheError
-
-        path = failure["path"]
-        return CacheError(path, message.removeprefix(f"--cache {path}: "))
-    return WorkerError(f"worker process {index} failed: {message}")
+    if failure["kind"] == "save":
+        return SaveError(failure["message"])
+    return WorkerError(f"worker process {index} failed: {failure['message']}")
 
 
 def _failure(exc: Exception) -> dict[str, str]:
     """What a child tells the parent about the error it stops on."""
-    from fetchcli.sinks.cache import CacheError
-
     if isinstance(exc, SaveError):
         return {"kind": "save", "message": str(exc)}
-    if isinstance(exc, CacheError):
-        return {"kind": "cache", "message": str(exc), "path": exc.path}
     return {"kind": "error", "message": f"{type(exc).__name__}: {exc}"}
+
+
+def _config_line(schedule: Schedule, spec: RequestSpec) -> bytes:
+    """A child's settings as one line: the option values themselves, pickled whole."""
+    return base64.b64encode(pickle.dumps((schedule, spec))) + b"\n"
+
+
+def _read_config(line: bytes) -> tuple[Schedule, RequestSpec]:
+    schedule, spec = pickle.loads(base64.b64decode(line))
+    if not isinstance(schedule, Schedule) or not isinstance(spec, RequestSpec):
+        raise TypeError("a worker's first line holds its Schedule and RequestSpec")
+    return schedule, spec
 
 
 def _record_line(ident: int, record: UrlRecord) -> bytes:
@@ -242,11 +243,12 @@ def _record_line(ident: int, record: UrlRecord) -> bytes:
 
 async def serve(
     incoming: AsyncIterator[tuple[int, UrlRecord]],
-    options: FetchOptions,
+    schedule: Schedule,
+    spec: RequestSpec,
     deliver: Callable[[int, FetchResult], None],
 ) -> None:
-    """Run the engine on (id, record) pairs, handing each result over with its record's id."""
-    from fetchcli.engine.stream import fetch_stream
+    """One engine over its own HTTP fetcher: results handed over with their record's id."""
+    from fetchcli.http.fetch import open_http_fetcher
 
     idents: dict[tuple[str, int, str], list[int]] = {}
 
@@ -255,21 +257,25 @@ async def serve(
             idents.setdefault((record.source, record.line, record.url), []).append(ident)
             yield record
 
-    async with aclosing(fetch_stream(records(), options)) as results:
-        async for result in results:
-            key = (result.source, result.line, result.url)
-            waiting = idents[key]
-            ident = waiting.pop(0)
-            if not waiting:
-                del idents[key]
-            deliver(ident, result)
+    limits = Limits.of(schedule)
+    async with open_http_fetcher(spec, schedule.concurrency, limits.gate) as fetcher:
+        work = stream(records(), schedule, fetcher, limits=limits)
+        async with aclosing(work) as results:
+            async for result in results:
+                key = (result.source, result.line, result.url)
+                waiting = idents[key]
+                ident = waiting.pop(0)
+                if not waiting:
+                    del idents[key]
+                deliver(ident, result)
 
 
-async def _serve_pipes(options: FetchOptions) -> None:
-    """A child: records on stdin, results on stdout, until stdin ends."""
+async def _serve_pipes() -> None:
+    """A child: its settings, then records on stdin; results on stdout, until stdin ends."""
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=_LINE_LIMIT)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    schedule, spec = _read_config(await reader.readline())
 
     async def incoming() -> AsyncIterator[tuple[int, UrlRecord]]:
         while line := await reader.readline():
@@ -291,22 +297,17 @@ async def _serve_pipes(options: FetchOptions) -> None:
             flushing = True
             loop.call_soon(flush)
 
-    await serve(incoming(), options, deliver)
+    await serve(incoming(), schedule, spec, deliver)
     out.flush()
 
 
 def main() -> None:
-    """Entry point of a child process: `python -m fetchcli.engine.workers OPTIONS_JSON`."""
-    from fetchcli.__main__ import skip_httpx_cli
-
-    skip_httpx_cli()
+    """Entry point of a child process: `python -m fetchcli.engine.workers` (settings on stdin)."""
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]  # httpx's own CLI: unused
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C for the group
-    fields = json.loads(sys.argv[1])
-    fields["shard"] = None
-    options = FetchOptions(**fields)
     with suppress(BrokenPipeError):
         try:
-            asyncio.run(_serve_pipes(options))
+            asyncio.run(_serve_pipes())
         except Exception as exc:  # the parent stops the run and says so, as with one process
             sys.stdout.write(json.dumps([_FAILED, _failure(exc)]) + "\n")
             sys.stdout.flush()

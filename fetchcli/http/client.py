@@ -12,44 +12,17 @@ from __future__ import annotations
 
 import importlib.util
 import urllib.request
-from collections.abc import Callable
 from http.cookiejar import CookieJar
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from fetchcli.options import FetchOptions
+from fetchcli.http.httpx_adapter import redirect_request, skip_cookies
+from fetchcli.http.wire import ATTEMPT, Attempt
+from fetchcli.options import RequestSpec
 
 if TYPE_CHECKING:
     from fetchcli.http.transport import AiohttpTransport
-
-# Request extension: a callable given each response httpx's own transport receives
-# for the request, also one whose Location httpx then fails to follow in `send`.
-SEEN = "fetchcli.seen"
-# Request extension: a PoolSlot, so that one attempt keeps its connection slot
-# across its redirects instead of queueing again behind new requests.
-SLOT = "fetchcli.slot"
-
-
-class PoolSlot:
-    """A connection slot of the fast transport, held by one attempt until release()."""
-
-    __slots__ = ("_release",)
-
-    def __init__(self) -> None:
-        self._release: Callable[[], None] | None = None
-
-    @property
-    def held(self) -> bool:
-        return self._release is not None
-
-    def hold(self, release: Callable[[], None]) -> None:
-        self._release = release
-
-    def release(self) -> None:
-        if self._release is not None:
-            release, self._release = self._release, None
-            release()
 
 
 class Client(httpx.AsyncClient):
@@ -81,50 +54,43 @@ class Client(httpx.AsyncClient):
             return response.next_request  # httpx built it in send (or raised there)
         if not response.has_redirect_location:
             return None
-        # AsyncClient's own redirect builder: method changes, Authorization dropped
-        # across origins, relative and scheme-less Locations (tests/test_client.py).
-        return self._build_redirect_request(request, response)
+        return redirect_request(self, request, response)
 
 
-def make_client(options: FetchOptions) -> Client:
-    """A Client configured from options; use it with `async with`."""
-    timeout = httpx.Timeout(options.timeout, connect=options.attempt_connect_timeout, pool=None)
-    limits = httpx.Limits(
-        max_connections=options.concurrency, max_keepalive_connections=options.concurrency
-    )
-    names = {name.lower() for name, _ in options.headers}
-    headers = [] if "user-agent" in names else [("User-Agent", options.user_agent)]
+def make_client(spec: RequestSpec, connections: int) -> Client:
+    """A Client for requests as `spec` says, `connections` pooled; use it with `async with`."""
+    timeout = httpx.Timeout(spec.timeout, connect=spec.attempt_connect_timeout, pool=None)
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    names = {name.lower() for name, _ in spec.headers}
+    headers = [] if "user-agent" in names else [("User-Agent", spec.user_agent)]
     cookies = _NoCookieJar()  # a jar (not Cookies) is kept as it is by httpx
     fast = None
-    if uses_fast_transport(options):
+    if uses_fast_transport(spec):
         from fetchcli.http.transport import AiohttpTransport
 
-        fast = AiohttpTransport(limit=options.concurrency, verify=not options.insecure)
+        fast = AiohttpTransport(limit=connections, verify=not spec.insecure)
     client = Client(
         fast=fast,
-        http2=options.http2,
-        verify=not options.insecure,
-        proxy=options.proxy,
+        http2=spec.http2,
+        verify=not spec.insecure,
+        proxy=spec.proxy,
         limits=limits,
         timeout=timeout,
-        headers=[*headers, *options.headers],
+        headers=[*headers, *spec.headers],
         cookies=cookies,
         follow_redirects=False,
         trust_env=True,
         event_hooks={"response": [_show_response]},
     )
-    # httpx wraps every response and request in urllib compatibility objects for
-    # its jar, even a jar that keeps nothing: ~10% of a small request's CPU.
-    # `cookies=` cannot pass a Cookies subclass (httpx copies it), hence the attribute.
-    if isinstance(getattr(client, "_cookies", None), httpx.Cookies):
-        client._cookies = _NoCookies(cookies)
+    skip_cookies(client, _NoCookies(cookies))
     return client
 
 
 async def _show_response(response: httpx.Response) -> None:
-    seen = response.request.extensions.get(SEEN)
-    if seen is not None:
-        seen(response)
+    # httpx's own send may fail on a Location after this hook: the attempt keeps the response.
+    attempt = response.request.extensions.get(ATTEMPT)
+    if isinstance(attempt, Attempt):
+        attempt.saw(response)
 
 
 class _NoCookies(httpx.Cookies):
@@ -151,10 +117,10 @@ class _NoCookieJar(CookieJar):
         return None
 
 
-def uses_fast_transport(options: FetchOptions) -> bool:
+def uses_fast_transport(spec: RequestSpec) -> bool:
     """aiohttp's pool for plain HTTP/1.1; httpx's own for HTTP/2 and for proxies."""
     # getproxies() also reports NO_PROXY (as "no"): only a real proxy counts.
     env_proxies = [scheme for scheme in urllib.request.getproxies() if scheme != "no"]
-    if options.http2 or options.proxy or env_proxies:
+    if spec.http2 or spec.proxy or env_proxies:
         return False
     return importlib.util.find_spec("aiohttp") is not None

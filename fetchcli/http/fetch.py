@@ -13,18 +13,27 @@ import asyncio
 import email.utils
 import random
 import time
-from contextlib import nullcontext
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass
 
 import httpx
 
-from fetchcli.engine.limits import Gate
 from fetchcli.http.body import decoded_chunks, drain
-from fetchcli.http.client import SEEN, SLOT, Client, PoolSlot
+from fetchcli.http.client import Client, make_client
 from fetchcli.http.errors import classify
 from fetchcli.http.save import BodyFile, SaveError
-from fetchcli.model import ErrorKind, FetchResult, UrlRecord, invalid_result, is_retryable
-from fetchcli.options import MAX_BACKOFF, FetchOptions
+from fetchcli.http.wire import Attempt
+from fetchcli.model import (
+    ErrorKind,
+    Fetcher,
+    FetchResult,
+    Gate,
+    UrlRecord,
+    invalid_result,
+    is_retryable,
+)
+from fetchcli.options import MAX_BACKOFF, Method, RequestSpec
 
 # HEAD,GET: statuses after which a HEAD is repeated as GET, because servers
 # that mishandle HEAD answer with them although a GET would succeed.
@@ -45,14 +54,13 @@ class _Attempt:
     message: str | None = None
     retry_after: float | None = None
     sent: bool = False
-    last_response: httpx.Response | None = None  # the last one httpx's send received
     saved_partly: bool = False  # a body reached --save: another attempt must not follow
 
 
 async def fetch_one(
     client: Client,
     record: UrlRecord,
-    options: FetchOptions,
+    spec: RequestSpec,
     gate: Gate | None = None,
 ) -> FetchResult:
     """Fetch one record with retries; always returns a result for it.
@@ -63,33 +71,33 @@ async def fetch_one(
     if record.error is not None:
         return invalid_result(record)
     started = time.perf_counter()
-    method = "HEAD" if options.method == "HEAD,GET" else options.method
+    method = "HEAD" if spec.method is Method.HEAD_GET else str(spec.method)
     attempts = retried = 0  # the HEAD probe of HEAD,GET is an attempt, not a retry
     while True:
         attempts += 1
         async with gate(record.url) if gate is not None else nullcontext():
-            last_try = retried >= options.retries
-            attempt = await _attempt(client, record.url, method, options, last_try)
+            last_try = retried >= spec.retries
+            attempt = await _attempt(client, record.url, method, spec, last_try)
         if not attempt.sent:
             attempts = 0  # httpx refused the URL before sending anything
             break
-        if options.method == "HEAD,GET" and method == "HEAD" and _head_failed(attempt):
+        if spec.method is Method.HEAD_GET and method == "HEAD" and _head_failed(attempt):
             method = "GET"
             continue
         if (
             attempt.error is None
             or attempt.saved_partly
-            or retried >= options.retries
+            or retried >= spec.retries
             or not is_retryable(attempt.error, attempt.status)
         ):
             break
         retried += 1
-        delay = _backoff(options.backoff, attempts)
+        delay = _backoff(spec.backoff, attempts)
         if attempt.retry_after is not None:
-            if attempt.retry_after > options.max_retry_after:
+            if attempt.retry_after > spec.max_retry_after:
                 attempt.message = (
                     f"{attempt.message}; server asked to retry after {attempt.retry_after:g}s,"
-                    f" more than --max-retry-after {options.max_retry_after:g}s"
+                    f" more than --max-retry-after {spec.max_retry_after:g}s"
                 )
                 break
             delay = attempt.retry_after
@@ -98,88 +106,84 @@ async def fetch_one(
 
 
 async def _attempt(
-    client: Client, url: str, method: str, options: FetchOptions, last_try: bool
+    client: Client, url: str, method: str, spec: RequestSpec, last_try: bool
 ) -> _Attempt:
     outcome = _Attempt()
     deadline = asyncio.timeout(None)
 
-    async def start_deadline(_event: str, _info: object) -> None:
-        # The transport's first trace event comes once a connection is assigned.
+    def start_deadline() -> None:
         if deadline.when() is None:
-            deadline.reschedule(asyncio.get_running_loop().time() + options.timeout)
+            deadline.reschedule(asyncio.get_running_loop().time() + spec.timeout)
 
-    def seen(response: httpx.Response) -> None:
-        outcome.last_response = response
-
-    slot = PoolSlot()  # one connection slot for the attempt, redirects included
+    wire = Attempt(start_deadline)  # one connection slot for the attempt, redirects included
     response: httpx.Response | None = None
     try:
         async with deadline:
-            extensions = {"trace": start_deadline, SEEN: seen, SLOT: slot}
-            request = client.new_request(method, url, extensions)
+            request = client.new_request(method, url, wire.extensions())
             outcome.sent = True
             while True:
                 response = await client.send_once(request)
+                start_deadline()  # at the latest: the body is always under the deadline
                 # The URL as given until a redirect: httpx's normal form may differ.
                 outcome.final_url = str(response.url) if outcome.redirects else url
-                if not options.follow:
+                if not spec.follow:
                     break
                 try:
                     next_request = client.redirect(request, response)
                 except Exception as exc:  # httpx.InvalidURL is no HTTPError
                     outcome.error, outcome.message = classify(exc)
-                    _bad_location(outcome, response, url, options)
+                    _bad_location(outcome, response, url, spec)
                     return outcome
                 if next_request is None:
                     break
-                if outcome.redirects >= options.max_redirects:
+                if outcome.redirects >= spec.max_redirects:
                     outcome.error = ErrorKind.TOO_MANY_REDIRECTS
-                    outcome.message = f"more than {options.max_redirects} redirects"
+                    outcome.message = f"more than {spec.max_redirects} redirects"
                     return outcome
                 outcome.redirects += 1
                 request = next_request
                 await drain(response)
-            await _read(response, outcome, options, url, skip_body=not last_try)
+            await _read(response, outcome, spec, url, skip_body=not last_try)
     except SaveError:
         raise  # our disk, not the URL, failed: the run stops and says so
     except Exception as exc:  # every failure becomes a classified result
         outcome.error, outcome.message = classify(exc)
-        seen_last = outcome.last_response
+        seen_last = wire.last_response
         if seen_last is not None and seen_last is not response:
             # httpx's send failed on the Location of a response it did not hand over.
-            _bad_location(outcome, seen_last, url, options)
+            _bad_location(outcome, seen_last, url, spec)
         elif outcome.redirects and outcome.error is ErrorKind.INVALID_URL:
             outcome.message = f"redirect to an unfetchable URL: {outcome.message}"
     finally:
         if response is not None:
             await response.aclose()
-        slot.release()
+        wire.slot.release()
     if deadline.expired():
         outcome.error = ErrorKind.TIMEOUT
-        outcome.message = f"no complete response within {options.timeout:g}s"
+        outcome.message = f"no complete response within {spec.timeout:g}s"
     return outcome
 
 
-def _bad_location(outcome: _Attempt, seen: httpx.Response, url: str, options: FetchOptions) -> None:
+def _bad_location(outcome: _Attempt, seen: httpx.Response, url: str, spec: RequestSpec) -> None:
     """A redirect whose Location httpx could not use: the redirect is the answer, or the error."""
     outcome.final_url = str(seen.url) if outcome.redirects else url
-    if options.follow:
+    if spec.follow:
         outcome.message = f"redirect to an unfetchable URL: {outcome.message}"
         return
     outcome.status = seen.status_code
     outcome.content_type = seen.headers.get("content-type")
-    ok = seen.status_code in options.accept
+    ok = seen.status_code in spec.accept
     outcome.error = None if ok else ErrorKind.HTTP_STATUS
     outcome.message = None if ok else f"{seen.status_code} {seen.reason_phrase}".strip()
 
 
 async def _read(
-    response: httpx.Response, outcome: _Attempt, options: FetchOptions, url: str, skip_body: bool
+    response: httpx.Response, outcome: _Attempt, spec: RequestSpec, url: str, skip_body: bool
 ) -> None:
     status = response.status_code
     outcome.status = status
     outcome.content_type = response.headers.get("content-type")
-    if status not in options.accept:
+    if status not in spec.accept:
         outcome.error = ErrorKind.HTTP_STATUS
         outcome.message = f"{status} {response.reason_phrase}".strip()
     if skip_body and outcome.error is not None and is_retryable(outcome.error, status):
@@ -188,10 +192,10 @@ async def _read(
     outcome.size = 0
     if response.request.method == "HEAD":
         return
-    body = BodyFile(options.save_dir, url) if options.save_dir else None
+    body = BodyFile(spec.save_dir, url) if spec.save_dir else None
     try:
         async for chunk in decoded_chunks(response):
-            room = options.max_body - outcome.size
+            room = spec.max_body - outcome.size
             if len(chunk) > room:
                 chunk, outcome.truncated = chunk[:room], True
             outcome.size += len(chunk)
@@ -253,3 +257,19 @@ def _result(record: UrlRecord, attempt: _Attempt, attempts: int, elapsed: float)
         error=attempt.error,
         message=attempt.message,
     )
+
+
+@asynccontextmanager
+async def open_http_fetcher(
+    spec: RequestSpec, connections: int, gate: Gate | None = None
+) -> AsyncIterator[Fetcher]:
+    """The HTTP fetcher: a client with `connections` pooled, each attempt held in `gate`.
+
+    Usage: `async with open_http_fetcher(RequestSpec(), 50) as fetch: result = await fetch(record)`.
+    """
+    async with make_client(spec, connections) as client:
+
+        async def fetch(record: UrlRecord) -> FetchResult:
+            return await fetch_one(client, record, spec, gate)
+
+        yield fetch

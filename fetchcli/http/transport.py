@@ -24,7 +24,7 @@ import aiohttp
 import httpx
 from aiohttp.http_exceptions import ContentLengthError
 
-from fetchcli.http.client import SLOT, PoolSlot
+from fetchcli.http.wire import ATTEMPT, Attempt
 
 # Read size for response bodies; aiohttp hands over whatever has arrived, up to this.
 _CHUNK = 64 * 1024
@@ -32,7 +32,7 @@ _CHUNK = 64 * 1024
 _CONTEXT_REPR = re.compile(r"ssl:<[^>]*>")
 
 # Most specific first: the first match wins.
-_EXCEPTIONS: tuple[tuple[type[BaseException], type[httpx.HTTPError]], ...] = (
+EXCEPTIONS: tuple[tuple[type[BaseException], type[httpx.HTTPError]], ...] = (
     (aiohttp.ClientConnectorError, httpx.ConnectError),  # DNS, TLS and refused included
     (aiohttp.ConnectionTimeoutError, httpx.ConnectTimeout),
     (aiohttp.ServerTimeoutError, httpx.ReadTimeout),
@@ -54,7 +54,7 @@ def map_exception(exc: BaseException) -> httpx.HTTPError | None:
         # ReadError); any other broken body is a protocol error.
         kind = httpx.ReadError if _cut_short(exc) else httpx.RemoteProtocolError
         return kind(str(exc) or "response body was not complete")
-    for source, target in _EXCEPTIONS:
+    for source, target in EXCEPTIONS:
         if isinstance(exc, source):
             # aiohttp names a TLS context by its repr, address and all: keep messages stable.
             return target(_CONTEXT_REPR.sub("ssl:default", str(exc)) or type(exc).__name__)
@@ -63,8 +63,17 @@ def map_exception(exc: BaseException) -> httpx.HTTPError | None:
 
 def _cut_short(exc: aiohttp.ClientPayloadError) -> bool:
     """Whether a body ended early (a reset or a close), as opposed to arriving malformed."""
-    # aiohttp names the reset only in the message of the payload error.
-    return isinstance(exc.__cause__, ContentLengthError) or "ConnectionResetError" in str(exc)
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ContentLengthError | ConnectionResetError):
+            return True
+        current = current.__cause__ or current.__context__
+    # aiohttp's ResponseHandler.connection_lost names the reset that cut a chunked
+    # body only in the message (its cause is the parser's complaint); this goes with
+    # the aiohttp transport (the libcurl wire reports CURLE_PARTIAL_FILE / RECV_ERROR).
+    return "ConnectionResetError" in str(exc)
 
 
 class _Body(httpx.AsyncByteStream):
@@ -74,7 +83,7 @@ class _Body(httpx.AsyncByteStream):
         self, response: aiohttp.ClientResponse, release: Callable[[], None] | None
     ) -> None:
         self._response = response
-        self._release = release  # the pool slot, unless an attempt holds it (PoolSlot)
+        self._release = release  # the pool slot, unless an attempt holds it (wire.PoolSlot)
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         try:
@@ -101,9 +110,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     httpcore does, so time spent waiting for the pool stays out of a deadline.
     The pool's bound is our own semaphore, held from then until the body is
     closed, so that moment is known without aiohttp's tracing (which costs
-    about a tenth of a small request's CPU). A request carrying a PoolSlot
-    (client.SLOT) keeps its slot in it instead, across redirects, until the
-    attempt releases it.
+    about a tenth of a small request's CPU). A request carrying an Attempt
+    (wire.ATTEMPT) keeps its slot in it instead, across redirects, until the
+    attempt releases it (the wire contract, `fetchcli.http.wire`).
     """
 
     def __init__(self, *, limit: int, verify: bool | ssl.SSLContext = True) -> None:
@@ -133,7 +142,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             headers = [(k, v) for k, v in headers if k.lower() != "authorization"]
             headers.append(("Authorization", _basic(url.username, url.password)))
             url = url.copy_with(username=None, password=None)
-        slot: PoolSlot | None = request.extensions.get(SLOT)
+        attempt = request.extensions.get(ATTEMPT)
+        slot = attempt.slot if isinstance(attempt, Attempt) else None
         assigned = slot is None or not slot.held
         if assigned:
             await self._slots.acquire()

@@ -14,17 +14,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import json
 import sqlite3
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import fields
 from os import PathLike, fspath
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
-from fetchcli.model import FetchResult
-
-if TYPE_CHECKING:
-    from fetchcli.model import UrlRecord
+from fetchcli.model import Fetcher, FetchResult, UrlRecord
+from fetchcli.options import RequestSpec
 
 SCHEMA_VERSION = 1
 # PRAGMA application_id: "fcli" in ASCII marks the file as a fetchcli cache.
@@ -47,6 +48,38 @@ _SELECT = f"SELECT {_COLUMNS} FROM results WHERE url = ?"
 _UPSERT = f"INSERT OR REPLACE INTO results ({_COLUMNS}) VALUES ({', '.join('?' * 8)})"
 _T = TypeVar("_T")
 
+# RequestSpec fields that do not change what a server sends back, so that a
+# result fetched under other values is the same answer; every other field of
+# RequestSpec is part of the key (tests/test_cache.py checks each one).
+NOT_IN_KEY = {
+    "timeout": "how long we wait, not what is asked",
+    "connect_timeout": "how long we wait, not what is asked",
+    "retries": "how often we ask, not what",
+    "backoff": "how often we ask, not what",
+    "max_retry_after": "how often we ask, not what",
+    "accept": "judged again at each lookup against today's list (lychee's rule)",
+    "save_dir": "where a body is written, not what the server sends",
+}
+
+
+def cache_variant(spec: RequestSpec) -> str:
+    """The key prefix for results fetched as `spec` asks; "" for the default request.
+
+    Results differ by how they were fetched (HEAD has no body, --no-follow stops
+    at a redirect, another Authorization sees another page): any difference
+    from the default keys its own entries. Hashed, so that no header value
+    (a token) is stored in the file.
+    """
+    keyed = _keyed(spec)
+    if keyed == _keyed(RequestSpec()):
+        return ""
+    text = json.dumps(keyed, sort_keys=True, default=sorted)
+    return "v2:" + hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _keyed(spec: RequestSpec) -> dict[str, Any]:
+    return {f.name: getattr(spec, f.name) for f in fields(spec) if f.name not in NOT_IN_KEY}
+
 
 class CacheError(Exception):
     """The `--cache` file cannot be used; the message is one line that names it."""
@@ -62,9 +95,9 @@ class ResultCache:
     Usage:
 
         async with ResultCache("links.db", parse_age("1d")) as cache:
-            result = await cache.lookup(record, options.accept)
+            result = await cache.lookup(record, spec.accept)
             if result is None:
-                result = await fetch_one(client, record, options, gate)
+                result = await fetch(record)
                 await cache.store(result)
 
     Opening raises `CacheError` for a corrupt file, a non-SQLite file or another
@@ -122,6 +155,18 @@ class ResultCache:
             if executor is not None:
                 executor.shutdown(wait=False)
 
+    def wrap(self, fetcher: Fetcher, accept: frozenset[int]) -> Fetcher:
+        """A fetcher that serves fresh ok results from here and stores what `fetcher` gets."""
+
+        async def cached(record: UrlRecord) -> FetchResult:
+            result = await self.lookup(record, accept)
+            if result is None:
+                result = await fetcher(record)
+                await self.store(result)
+            return result
+
+        return cached
+
     async def lookup(self, record: UrlRecord, accept: frozenset[int]) -> FetchResult | None:
         """The cached result for this record, judged by today's `accept`, or None to fetch it."""
         if record.error is not None:
@@ -142,6 +187,7 @@ class ResultCache:
         if fields["status"] not in accept:
             return None
         fields["truncated"] = bool(fields["truncated"])
+        fields["url"] = record.url  # the row's url column also holds the variant's prefix
         return FetchResult(
             **fields, source=record.source, line=record.line, ok=True, elapsed=0.0, attempts=0
         )
@@ -154,7 +200,9 @@ class ResultCache:
             return
         key = self._prefix + result.url
         if result.ok and result.status is not None and result.error is None:
-            self._pending[key] = (*(getattr(result, f) for f in _KEPT), self._clock())
+            # The row's url column is the key: the variant's prefix and the URL.
+            kept = (getattr(result, f) for f in _KEPT[1:])
+            self._pending[key] = (key, *kept, self._clock())
         else:
             # Never cache a failure, and let it retire an older success: the newest answer
             # wins, so a later run with a wider --accept cannot serve a stale status.

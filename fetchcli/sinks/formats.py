@@ -1,6 +1,7 @@
-"""Result formats (text, jsonl, csv, none): one line per result.
+"""Result formats (text, jsonl, csv, none): an optional header, one line per result, a footer.
 
-Each format is a one-method formatter picked from `FORMATS`.
+`Format` is the closed set of `--format` values; `FORMATS` maps each to its
+`Formatter` class, and `make_formatter()` builds one for a run.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ import csv
 import io
 import json
 import re
-from collections.abc import Callable
+from enum import StrEnum
+from typing import Protocol
 
 from fetchcli.model import FIELDS, ErrorKind, FetchResult
 from fetchcli.text import human_size, safe_text
@@ -18,13 +20,37 @@ from fetchcli.text import human_size, safe_text
 _JSON_UNSAFE = re.compile(r"[\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
+class Format(StrEnum):
+    """The `--format` choices."""
+
+    TEXT = "text"
+    JSONL = "jsonl"
+    CSV = "csv"
+    NONE = "none"
+
+
+def error_label(kind: ErrorKind | None) -> str:
+    """`ERR:kind`: how an outcome without a usable status is shown (`ERR:timeout`)."""
+    return f"ERR:{kind}"
+
+
+def status_label(result: FetchResult) -> str:
+    """The status as outputs show it: the code, or `ERR:kind` when there is no usable status.
+
+    Usage: `status_label(result)` gives `404` for a 404, `ERR:timeout` for a timeout.
+    """
+    # A timeout or reset after the headers came has a status, but not a usable one.
+    if result.status is not None and result.error in (None, ErrorKind.HTTP_STATUS):
+        return str(result.status)
+    return error_label(result.error)
+
+
 def format_text(result: FetchResult) -> str:
     """`STATUS SIZE TIME URL`, or `ERR:kind - TIME URL` when there is no usable status."""
-    if result.status is not None and result.error in (None, ErrorKind.HTTP_STATUS):
-        head = str(result.status)
-    else:
-        head = f"ERR:{result.error}"
-    return f"{head} {human_size(result.size)} {result.elapsed:.3f}s {safe_text(result.url)}"
+    return (
+        f"{status_label(result)} {human_size(result.size)} {result.elapsed:.3f}s"
+        f" {safe_text(result.url)}"
+    )
 
 
 def format_jsonl(result: FetchResult) -> str:
@@ -35,16 +61,67 @@ def format_jsonl(result: FetchResult) -> str:
     return line
 
 
-class _CsvFormat:
-    """RFC 4180 quoting; null is an empty field, booleans are true/false."""
+class Formatter(Protocol):
+    """What a format writes: a header line, one line per result, a footer line (None: no line).
 
-    header = ",".join(FIELDS)
+    Usage: `fmt = make_formatter(Format.CSV); fmt.header(); fmt.line(result); fmt.footer()`.
+    """
+
+    def header(self) -> str | None:
+        """The line before the first result, if the format has one."""
+        ...
+
+    def line(self, result: FetchResult) -> str | None:
+        """The line for one result (no newline), or None when the format writes none."""
+        ...
+
+    def footer(self) -> str | None:
+        """The line after the last result, if the format has one."""
+        ...
+
+
+class _LineFormat:
+    """A format with no header and no footer."""
+
+    def header(self) -> str | None:
+        return None
+
+    def footer(self) -> str | None:
+        return None
+
+
+class TextFormat(_LineFormat):
+    """`STATUS SIZE TIME URL` per result."""
+
+    def line(self, result: FetchResult) -> str | None:
+        return format_text(result)
+
+
+class JsonlFormat(_LineFormat):
+    """One JSON object per result."""
+
+    def line(self, result: FetchResult) -> str | None:
+        return format_jsonl(result)
+
+
+class NoneFormat(_LineFormat):
+    """No per-result output (summary only)."""
+
+    def line(self, result: FetchResult) -> str | None:
+        return None
+
+
+class CsvFormat(_LineFormat):
+    """RFC 4180 quoting; null is an empty field, booleans are true/false; a header row."""
 
     def __init__(self) -> None:
         self._buffer = io.StringIO()
         self._writer = csv.writer(self._buffer, lineterminator="")
 
-    def __call__(self, result: FetchResult) -> str:
+    def header(self) -> str | None:
+        return ",".join(FIELDS)
+
+    def line(self, result: FetchResult) -> str | None:
         self._buffer.seek(0)
         self._buffer.truncate()
         self._writer.writerow([_csv_value(v) for v in result.to_record().values()])
@@ -61,25 +138,17 @@ def _csv_value(value: object) -> object:
     return value
 
 
-Formatter = Callable[[FetchResult], str]
-FORMATS: dict[str, Callable[[], Formatter | None]] = {
-    "text": lambda: format_text,
-    "jsonl": lambda: format_jsonl,
-    "csv": _CsvFormat,
-    "none": lambda: None,
+FORMATS: dict[Format, type[Formatter]] = {
+    Format.TEXT: TextFormat,
+    Format.JSONL: JsonlFormat,
+    Format.CSV: CsvFormat,
+    Format.NONE: NoneFormat,
 }
 
 
-class ResultWriter:
-    """Formats results as lines (`format`), with the header line the format needs first.
+def make_formatter(fmt: Format) -> Formatter:
+    """A fresh formatter for `fmt` (csv keeps a buffer, so each run gets its own).
 
-    Usage: `writer = ResultWriter("csv"); writer.header; writer.format(result)`.
+    Usage: `formatter = make_formatter(Format.JSONL)`.
     """
-
-    def __init__(self, fmt: str) -> None:
-        self._format = FORMATS[fmt]()
-        self.header: str | None = getattr(self._format, "header", None)
-
-    def format(self, result: FetchResult) -> str | None:
-        """The line for a result (no newline), or None for the `none` format."""
-        return None if self._format is None else self._format(result)
+    return FORMATS[fmt]()

@@ -13,13 +13,15 @@ import re
 import secrets
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, TextIO
+from typing import ClassVar, Protocol, TextIO
 from xml.sax.saxutils import escape, quoteattr
 
-from fetchcli.model import ErrorKind, FetchResult
+from fetchcli.model import FetchResult
+from fetchcli.sinks.formats import status_label
+from fetchcli.sinks.summary import SummaryFigures
 from fetchcli.text import human_size, safe_text
 
 # Lone surrogates (from undecodable input) cannot be encoded as UTF-8 strictly.
@@ -55,13 +57,13 @@ class Report(Protocol):
     """A whole-run report sink.
 
     Usage: `report = open_report(path)`; `report.add(result)` per result; then
-    `report.finish(summary.to_dict(wall), interrupted)` (blocking file I/O: run it
+    `report.finish(summary.figures(wall), interrupted)` (blocking file I/O: run it
     in `asyncio.to_thread` from the event loop), or `report.discard()` on error.
     """
 
     def add(self, result: FetchResult) -> None: ...
 
-    def finish(self, figures: Mapping[str, Any], interrupted: bool = False) -> None: ...
+    def finish(self, figures: SummaryFigures, interrupted: bool = False) -> None: ...
 
     def discard(self) -> None: ...
 
@@ -99,7 +101,7 @@ class _SpooledReport:
         if entry:
             self._spool.write(entry)
 
-    def finish(self, figures: Mapping[str, Any], interrupted: bool = False) -> None:
+    def finish(self, figures: SummaryFigures, interrupted: bool = False) -> None:
         """Write the whole report atomically, then drop the spool."""
         try:
             self._spool.flush()
@@ -115,7 +117,7 @@ class _SpooledReport:
     def _entry(self, result: FetchResult) -> str:
         raise NotImplementedError
 
-    def _render(self, out: TextIO, figures: Mapping[str, Any], interrupted: bool) -> None:
+    def _render(self, out: TextIO, figures: SummaryFigures, interrupted: bool) -> None:
         raise NotImplementedError
 
 
@@ -127,31 +129,31 @@ class MarkdownReport(_SpooledReport):
     def _entry(self, result: FetchResult) -> str:
         if result.ok:
             return ""
-        cells = (f"{result.source}:{result.line}", result.url, _status(result), result.message)
+        cells = (f"{result.source}:{result.line}", result.url, status_label(result), result.message)
         return "| " + " | ".join(_md_cell(cell) for cell in cells) + " |\n"
 
-    def _render(self, out: TextIO, figures: Mapping[str, Any], interrupted: bool) -> None:
+    def _render(self, out: TextIO, figures: SummaryFigures, interrupted: bool) -> None:
         totals = [
-            f"**{figures['total']} results**",
-            f"{figures['ok']} ok",
-            f"{figures['failed']} failed",
-            f"{figures['excluded']} excluded",
-            human_size(figures["bytes"]),
-            f"wall {figures['wall']:.2f}s",
-            f"{figures['rps']:.1f} req/s",
+            f"**{figures.total} results**",
+            f"{figures.ok} ok",
+            f"{figures.failed} failed",
+            f"{figures.excluded} excluded",
+            human_size(figures.bytes),
+            f"wall {figures.wall:.2f}s",
+            f"{figures.rps:.1f} req/s",
         ]
         if interrupted:
             totals.append("**interrupted**: only results completed before the stop")
         out.write("# fetchcli report\n\n" + " · ".join(totals) + "\n\n")
         out.write("| counted by | value | count |\n|---|---|---:|\n")
-        for code, count in figures["by_status"].items():
+        for code, count in figures.by_status.items():
             out.write(f"| status | {_md_cell(str(code))} | {count} |\n")
-        for kind, count in figures["by_error"].items():
+        for kind, count in figures.by_error.items():
             out.write(f"| error | {_md_cell(str(kind))} | {count} |\n")
-        latency = figures["latency"]
-        names = ("min", "median", "p95", "max")
-        out.write("\n| latency | " + " | ".join(names) + " |\n|---" + "|---:" * 4 + "|\n")
-        out.write("| seconds | " + " | ".join(_seconds(latency[n]) for n in names) + " |\n")
+        latency = figures.latency.items()
+        out.write("\n| latency | " + " | ".join(name for name, _ in latency) + " |\n")
+        out.write("|---" + "|---:" * len(latency) + "|\n")
+        out.write("| seconds | " + " | ".join(_seconds(value) for _, value in latency) + " |\n")
         out.write(f"\n## Failures ({self.failures})\n\n")
         if not self.failures:
             out.write("No failures: every result was ok.\n")
@@ -170,7 +172,7 @@ class JUnitReport(_SpooledReport):
         attrs = f'classname={_attr(result.source)} name={_attr(name)} time="{result.elapsed:.3f}"'
         if result.ok:
             return f"    <testcase {attrs}/>\n"
-        status = _status(result)
+        status = status_label(result)
         message = f"{status}: {result.message}" if result.message else status
         detail = (
             f"status: {status}\nmessage: {result.message or '-'}\n"
@@ -180,10 +182,10 @@ class JUnitReport(_SpooledReport):
         failure = f"<failure message={_attr(message)} type={_attr(kind)}>{_text(detail)}</failure>"
         return f"    <testcase {attrs}>\n      {failure}\n    </testcase>\n"
 
-    def _render(self, out: TextIO, figures: Mapping[str, Any], interrupted: bool) -> None:
+    def _render(self, out: TextIO, figures: SummaryFigures, interrupted: bool) -> None:
         counts = (
             f'tests="{self.results}" failures="{self.failures}" errors="0" skipped="0" '
-            f'time="{figures["wall"]:.3f}"'
+            f'time="{figures.wall:.3f}"'
         )
         # The JUnit schema's timestamp has no zone; it is UTC.
         stamp = self._started.strftime("%Y-%m-%dT%H:%M:%S")
@@ -232,13 +234,6 @@ def _write_atomically(path: Path, write: Callable[[TextIO], None]) -> None:
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
-
-
-def _status(result: FetchResult) -> str:
-    """The status as `text` output shows it: the code, or `ERR:kind` when there is none."""
-    if result.status is not None and result.error in (None, ErrorKind.HTTP_STATUS):
-        return str(result.status)
-    return f"ERR:{result.error}"
 
 
 def _md_cell(text: str | None) -> str:

@@ -4,21 +4,76 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
 
-from fetchcli.model import FetchResult, is_transient
+from fetchcli.model import ErrorKind, FetchResult, is_transient
 
 # Latencies go into logarithmic buckets 1% wide from 10 µs to ~3 hours, so the
 # percentiles are within 1% and memory does not grow with the number of URLs.
 _BASE = 1e-5
 _GROWTH = math.log(1.01)
 _BUCKETS = 2100
+# Figures are rounded once, here, so the summary, --summary-json and reports agree.
+_SECONDS_DIGITS = 6
+_RPS_DIGITS = 3
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Latency:
+    """Latency of timed results in seconds (min and max exact, percentiles within 1%).
+
+    All four are None when no result was timed (every one invalid or cached).
+    """
+
+    min: float | None = None
+    median: float | None = None
+    p95: float | None = None
+    max: float | None = None
+
+    def items(self) -> tuple[tuple[str, float | None], ...]:
+        """`(name, seconds)` pairs in the order they are shown: min, median, p95, max."""
+        return (("min", self.min), ("median", self.median), ("p95", self.p95), ("max", self.max))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SummaryFigures:
+    """The run's figures as the summary, `--summary-json` and reports show them.
+
+    Usage: `figures = summary.figures(wall); figures.failed; figures.latency.p95`.
+    """
+
+    total: int
+    ok: int
+    failed: int
+    excluded: int
+    by_status: Mapping[int, int]  # sorted by code
+    by_error: Mapping[ErrorKind, int]  # sorted by name
+    bytes: int
+    latency: Latency
+    wall: float
+    rps: float
+
+    def to_json(self) -> dict[str, object]:
+        """The `--summary-json` object: the contract's keys in order, status codes as strings."""
+        return {
+            "total": self.total,
+            "ok": self.ok,
+            "failed": self.failed,
+            "excluded": self.excluded,
+            "by_status": {str(code): n for code, n in self.by_status.items()},
+            "by_error": {str(kind): n for kind, n in self.by_error.items()},
+            "bytes": self.bytes,
+            "latency": dict(self.latency.items()),
+            "wall": self.wall,
+            "rps": self.rps,
+        }
 
 
 class Summary:
     """Counts by status and error kind, bytes, and a latency histogram.
 
-    Usage: `summary.add(result)` for each result, then `summary.to_dict(wall)`.
+    Usage: `summary.add(result)` for each result, then `summary.figures(wall)`.
     """
 
     def __init__(self) -> None:
@@ -29,7 +84,7 @@ class Summary:
         self.permanent = 0
         self.bytes = 0
         self.by_status: Counter[int] = Counter()
-        self.by_error: Counter[str] = Counter()
+        self.by_error: Counter[ErrorKind] = Counter()
         self._histogram = [0] * _BUCKETS
         self._timed = 0
         self._min = math.inf
@@ -51,7 +106,7 @@ class Summary:
         if result.status is not None:
             self.by_status[result.status] += 1
         if result.error is not None:
-            self.by_error[str(result.error)] += 1
+            self.by_error[result.error] += 1
         self.bytes += result.size or 0
         if result.attempts:
             self._time(result.elapsed)
@@ -77,27 +132,31 @@ class Summary:
                 return min(max(value, self._min), self._max)
         return self._max
 
-    def to_dict(self, wall: float) -> dict[str, Any]:
-        """The `--summary-json` figures."""
-        timed = bool(self._timed)
-        return {
-            "total": self.total,
-            "ok": self.ok,
-            "failed": self.failed,
-            "excluded": self.excluded,
-            "by_status": {str(code): n for code, n in sorted(self.by_status.items())},
-            "by_error": dict(sorted(self.by_error.items())),
-            "bytes": self.bytes,
-            "latency": {
-                "min": round(self._min, 6) if timed else None,
-                "median": _round(self.percentile(0.5)),
-                "p95": _round(self.percentile(0.95)),
-                "max": round(self._max, 6) if timed else None,
-            },
-            "wall": round(wall, 6),
-            "rps": round(self.total / wall, 3) if wall > 0 else 0.0,
-        }
+    def figures(self, wall: float) -> SummaryFigures:
+        """The figures after `wall` seconds of run time."""
+        return SummaryFigures(
+            total=self.total,
+            ok=self.ok,
+            failed=self.failed,
+            excluded=self.excluded,
+            by_status=dict(sorted(self.by_status.items())),
+            by_error=dict(sorted(self.by_error.items())),
+            bytes=self.bytes,
+            latency=self._latency(),
+            wall=round(wall, _SECONDS_DIGITS),
+            rps=round(self.total / wall, _RPS_DIGITS) if wall > 0 else 0.0,
+        )
+
+    def _latency(self) -> Latency:
+        if not self._timed:
+            return Latency()
+        return Latency(
+            min=round(self._min, _SECONDS_DIGITS),
+            median=_round(self.percentile(0.5)),
+            p95=_round(self.percentile(0.95)),
+            max=round(self._max, _SECONDS_DIGITS),
+        )
 
 
 def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 6)
+    return None if value is None else round(value, _SECONDS_DIGITS)

@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import BinaryIO
 
 from fetchcli.model import UrlRecord
-from fetchcli.options import MAX_LINE_BYTES, FetchOptions
-from fetchcli.sources.rules import InputRules, SourceStats, candidates
+from fetchcli.options import MAX_LINE_BYTES, InputRules
+from fetchcli.sources.rules import InputFilter, SourceStats, candidates
 
 STDIN = "-"
 # Batches (or, from a pipe, records) the reader thread may have waiting.
@@ -23,14 +23,13 @@ _READ_LIMIT = MAX_LINE_BYTES * 8
 
 
 def iter_records(
-    sources: Iterable[str], options: FetchOptions, stats: SourceStats | None = None
+    sources: Iterable[str], rules: InputRules, stats: SourceStats | None = None
 ) -> Iterator[UrlRecord]:
     """Yield the records of each source in turn, reading lazily."""
-    rules = InputRules(options, stats)
+    applied = InputFilter(rules, stats)
     for name in sources:
-        rules.stats.names.append(name)
         for number, raw, too_long in _read_lines(name):
-            yield from rules.records(name, number, raw, too_long=too_long)
+            yield from applied.records(name, number, raw, too_long=too_long)
 
 
 def _read_lines(name: str) -> Iterator[tuple[int, bytes, bool]]:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 from fetchcli.model import UrlRecord
-from fetchcli.options import MAX_LINE_BYTES, SCHEMES, FetchOptions
+from fetchcli.options import MAX_LINE_BYTES, SCHEMES, InputRules
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):(?!\d+(?:[/?#]|$))")
 _BAD_CHAR = re.compile(r"[\x00-\x20\x7f-\x9f]")
@@ -31,9 +31,6 @@ class SourceStats:
     """What the reader skipped, for the summary."""
 
     excluded: int = 0
-    duplicates: int = 0
-    records: int = 0
-    names: list[str] = field(default_factory=list)
 
 
 def normalize_url(text: str, default_scheme: str = "https") -> tuple[str, str | None]:
@@ -77,18 +74,18 @@ def extract_urls(text: str) -> list[str]:
     return urls
 
 
-class InputRules:
+class InputFilter:
     """Applies the input rules to lines one at a time, keeping the state they need.
 
-    Usage: `for record in rules.records("urls.txt", 7, b"example.com/a"): ...`
+    Usage: `for record in InputFilter(rules).records("urls.txt", 7, b"example.com/a"): ...`
     """
 
-    def __init__(self, options: FetchOptions, stats: SourceStats | None = None) -> None:
+    def __init__(self, rules: InputRules, stats: SourceStats | None = None) -> None:
         self.stats = stats if stats is not None else SourceStats()
-        self._options = options
-        self._include = [re.compile(p) for p in options.include]
-        self._exclude = [re.compile(p) for p in options.exclude]
-        self._shard_k, self._shard_n = options.shard or (1, 1)
+        self._rules = rules
+        self._include = [re.compile(p) for p in rules.include]
+        self._exclude = [re.compile(p) for p in rules.exclude]
+        self._shard_k, self._shard_n = rules.shard or (1, 1)
         self._seen: set[bytes] = set()
         self._position = -1
 
@@ -98,15 +95,14 @@ class InputRules:
         """The records one input line gives: none, one, or (with --extract) several."""
         if isinstance(raw, str):
             raw = raw.encode("utf-8", "surrogateescape")
-        for text, error in candidates(raw, self._options.extract, too_long):
+        for text, error in candidates(raw, self._rules.extract, too_long):
             self._position += 1
             if self._position % self._shard_n != self._shard_k - 1:
                 continue
             if error is None:
-                text, error = normalize_url(text, self._options.default_scheme)
+                text, error = normalize_url(text, self._rules.default_scheme)
                 if error is None and self._skips(text):
                     continue
-            self.stats.records += 1
             yield UrlRecord(source=source, line=number, url=text, error=error)
 
     def _skips(self, url: str) -> bool:
@@ -115,11 +111,10 @@ class InputRules:
         ):
             self.stats.excluded += 1
             return True
-        if self._options.unique:
+        if self._rules.unique:
             # A 16-byte digest keeps the seen-set small for huge inputs.
             key = hashlib.blake2b(_fetched_form(url).encode(), digest_size=16).digest()
             if key in self._seen:
-                self.stats.duplicates += 1
                 return True
             self._seen.add(key)
         return False

@@ -1,0 +1,104 @@
+"""The library API: `fetch_stream(urls, options)`, with sources, fetchers and the engine wired.
+
+Usage:
+
+    from fetchcli import FetchOptions, fetch_stream
+
+    async with contextlib.aclosing(fetch_stream(urls, FetchOptions(concurrency=100))) as results:
+        async for result in results:
+            print(result.status, result.url)
+
+`open_fetcher(options)` is the one place that decides how a record is
+fetched: the HTTP fetcher here, or the --workers processes, each wrapped in
+the --cache when one is given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from contextlib import AsyncExitStack, aclosing, asynccontextmanager
+
+from fetchcli.engine.limits import Limits
+from fetchcli.engine.stream import stream
+from fetchcli.model import Fetcher, FetchResult, UrlRecord
+from fetchcli.options import FetchOptions, InputRules
+from fetchcli.sources.rules import InputFilter
+
+Urls = Iterable[str | UrlRecord] | AsyncIterable[str | UrlRecord]
+
+
+async def fetch_stream(
+    urls: Urls, options: FetchOptions | None = None, *, stop: asyncio.Event | None = None
+) -> AsyncIterator[FetchResult]:
+    """Fetch every URL and yield one result each, as they complete.
+
+    `urls` holds strings (each one input line, with the input rules of
+    `options` applied) or ready-made `UrlRecord`s, in a sync or async iterable.
+    Setting `stop` ends the run early but gently: requests in flight are
+    cancelled, and every result already complete is still yielded.
+    """
+    options = options or FetchOptions()
+    async with open_fetcher(options) as (fetcher, limits):
+        records = _records(urls, options.rules)
+        work = stream(records, options.schedule, fetcher, limits=limits, stop=stop)
+        async with aclosing(work) as results:
+            async for result in results:
+                yield result
+
+
+@asynccontextmanager
+async def open_fetcher(options: FetchOptions) -> AsyncIterator[tuple[Fetcher, Limits]]:
+    """The fetcher a run uses, and the limits the engine applies around it.
+
+    With --workers each process applies its share of --per-host and --rate
+    itself, so the engine here applies none.
+    """
+    async with AsyncExitStack() as stack:
+        cache = None
+        if options.cache is not None:  # opened first: a bad file stops the run before any work
+            from fetchcli.sinks.cache import ResultCache, cache_variant
+
+            cache = await stack.enter_async_context(
+                ResultCache(
+                    options.cache, options.max_cache_age, variant=cache_variant(options.request)
+                )
+            )
+        fetcher: Fetcher
+        if options.schedule.workers > 1:
+            from fetchcli.engine.workers import WorkerPool
+
+            pool = WorkerPool(options.schedule, options.request)
+            fetcher, limits = (await stack.enter_async_context(pool)).fetch, Limits()
+        else:
+            from fetchcli.http.fetch import open_http_fetcher  # httpx: imported when first needed
+
+            limits = Limits.of(options.schedule)
+            fetcher = await stack.enter_async_context(
+                open_http_fetcher(options.request, options.schedule.concurrency, limits.gate)
+            )
+        if cache is not None:
+            fetcher = cache.wrap(fetcher, options.request.accept)
+        yield fetcher, limits
+
+
+async def _records(urls: Urls, rules: InputRules) -> AsyncIterator[UrlRecord]:
+    applied = InputFilter(rules)
+    number = 0
+    async with aclosing(_aiter(urls)) as items:
+        async for item in items:
+            number += 1
+            if isinstance(item, UrlRecord):
+                yield item
+            else:
+                for record in applied.records("<input>", number, item):
+                    yield record
+
+
+async def _aiter(urls: Urls) -> AsyncIterator[str | UrlRecord]:
+    if isinstance(urls, AsyncIterable):
+        async for item in urls:
+            yield item
+    else:
+        for item in urls:
+            yield item
