@@ -13,10 +13,10 @@ import sys
 def main() -> None:
     """Entry point: `fetchcli [OPTIONS] [SOURCE]...`."""
     if sys.argv[1:] == ["--version"]:
-        from fetchcli._version import __version__
+        from fetchcli._version import version_line
 
         try:
-            sys.stdout.write(f"fetchcli {__version__}\n")
+            sys.stdout.write(version_line() + "\n")
             sys.stdout.flush()
         except BrokenPipeError:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

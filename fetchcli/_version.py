@@ -1,3 +1,8 @@
 """The version, kept apart so that `--version` imports nothing else."""
 
 __version__ = "0.1.0"
+
+
+def version_line() -> str:
+    """What `fetchcli --version` prints."""
+    return f"fetchcli {__version__}"

@@ -24,7 +24,7 @@ def terminal(
     *, stdout: io.StringIO | None = None, tty: bool = True, quiet: bool = False
 ) -> Terminal:
     env = Environment(
-        stdin=io.StringIO(),
+        stdin=io.BytesIO(),
         stdout=stdout or io.StringIO(),
         stderr=io.StringIO(),
         stdout_isatty=tty,

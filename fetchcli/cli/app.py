@@ -15,14 +15,11 @@ from typing import Annotated, NoReturn
 import typer
 
 from fetchcli import options as opt
-from fetchcli._version import __version__
+from fetchcli._version import version_line
+from fetchcli.cli.exitcodes import ExitCode
 from fetchcli.sinks.formats import Format
 
 ENV_PREFIX = "FETCHCLI_"
-
-
-# The usage-error exit code (errors.ExitCode.USAGE), without importing the engine.
-EXIT_USAGE = 2
 
 
 app = typer.Typer(
@@ -76,21 +73,9 @@ def _age(text: str) -> float:
         usage_error(str(exc))
 
 
-def _save_dir(path: Path | None) -> str | None:
-    if path is None:
-        return None
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        usage_error(f"--save: cannot use directory {str(path)!r}: {exc.strerror}")
-    if not os.access(path, os.W_OK):
-        usage_error(f"--save: directory {str(path)!r} is not writable")
-    return str(path)
-
-
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"fetchcli {__version__}")
+        typer.echo(version_line())
         raise typer.Exit()
 
 
@@ -100,7 +85,7 @@ def usage_error(message: str) -> NoReturn:
 
     sys.stderr.write(f"fetchcli: error: {safe_text(message)}\n")
     sys.stderr.write("Try 'fetchcli --help' for help.\n")
-    raise typer.Exit(EXIT_USAGE)
+    raise typer.Exit(ExitCode.USAGE)
 
 
 @app.command()
@@ -275,7 +260,7 @@ def fetch(
             insecure=insecure,
             proxy=proxy,
             max_body=max_body,
-            save_dir=_save_dir(save),
+            save_dir=None if save is None else str(save),
             cache=None if cache is None else str(cache),
             max_cache_age=_age(max_cache_age),
             accept=accept,
@@ -288,7 +273,9 @@ def fetch(
         )
     except ValueError as exc:
         usage_error(str(exc))
-    from fetchcli.cli.run import Run, RunSettings, UsageProblem
+    from fetchcli.cli.environment import Environment
+    from fetchcli.cli.run import Run
+    from fetchcli.cli.usage import RunSettings, UsageProblem, usage_problems
 
     settings = RunSettings(
         sources=list(sources or ()),
@@ -300,11 +287,15 @@ def fetch(
         resume=resume,
         report=report,
     )
+    env = Environment()
+    problems = usage_problems(options, settings, stdin_isatty=bool(env.stdin_isatty))
+    if problems:
+        usage_error(problems[0])
     try:
-        run = Run(options, settings)
-    except UsageProblem as exc:
+        code = Run(options, settings, env).execute()
+    except UsageProblem as exc:  # --resume found a file it cannot continue
         usage_error(str(exc))
-    raise typer.Exit(run.execute())
+    raise typer.Exit(code)
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ import contextlib
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 from fetchcli.options import FetchOptions
 
@@ -14,7 +14,7 @@ from fetchcli.options import FetchOptions
 _SPARE_FILES = 64
 
 
-def _isatty(stream: TextIO) -> bool:
+def _isatty(stream: TextIO | BinaryIO) -> bool:
     try:
         return stream.isatty()
     except (AttributeError, ValueError):
@@ -25,7 +25,7 @@ def _isatty(stream: TextIO) -> bool:
 class Environment:
     """The streams a run uses and whether each is a terminal (replaceable in tests)."""
 
-    stdin: TextIO = field(default_factory=lambda: sys.stdin)
+    stdin: BinaryIO = field(default_factory=lambda: sys.stdin.buffer)  # sources read from it
     stdout: TextIO = field(default_factory=lambda: sys.stdout)
     stderr: TextIO = field(default_factory=lambda: sys.stderr)
     stdin_isatty: bool | None = None

@@ -23,19 +23,22 @@ _READ_LIMIT = MAX_LINE_BYTES * 8
 
 
 def iter_records(
-    sources: Iterable[str], rules: InputRules, stats: SourceStats | None = None
+    sources: Iterable[str],
+    rules: InputRules,
+    stats: SourceStats | None = None,
+    stdin: BinaryIO | None = None,
 ) -> Iterator[UrlRecord]:
-    """Yield the records of each source in turn, reading lazily."""
+    """Yield the records of each source in turn, reading lazily (`-` reads `stdin`)."""
     applied = InputFilter(rules, stats)
     for name in sources:
-        for number, raw, too_long in _read_lines(name):
+        for number, raw, too_long in _read_lines(name, stdin):
             yield from applied.records(name, number, raw, too_long=too_long)
 
 
-def _read_lines(name: str) -> Iterator[tuple[int, bytes, bool]]:
+def _read_lines(name: str, stdin: BinaryIO | None = None) -> Iterator[tuple[int, bytes, bool]]:
     """(line number, raw bytes, too long) for each line of a source."""
     if name == STDIN:
-        yield from _split(sys.stdin.buffer)
+        yield from _split(sys.stdin.buffer if stdin is None else stdin)
         return
     with open(name, "rb") as stream:
         yield from _split(stream)
@@ -136,10 +139,11 @@ async def aiter_in_thread(
         stop.set()
 
 
-def stdin_is_stream() -> bool:
+def stdin_is_stream(stdin: BinaryIO | None = None) -> bool:
     """Whether stdin is a pipe or terminal (read line by line) rather than a file."""
     try:
-        return not stat.S_ISREG(os.fstat(sys.stdin.fileno()).st_mode)
+        stream = sys.stdin.buffer if stdin is None else stdin
+        return not stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
     except (OSError, ValueError, AttributeError):
         return True
 

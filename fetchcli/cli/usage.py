@@ -1,0 +1,120 @@
+"""Usage checks in one place: every problem with the flags and the file system, before any work.
+
+`usage_problems()` only looks (it opens, creates and truncates nothing), so a
+run with a usage error leaves every file as it was. The CLI prints the first
+problem and exits 2.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from fetchcli.options import FetchOptions
+from fetchcli.sinks.formats import Format
+from fetchcli.sinks.report import REPORTS
+from fetchcli.sources.readers import STDIN, check_readable
+
+
+class UsageProblem(Exception):
+    """A usage error; the CLI exits 2 with its message (also raised by --resume loading)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunSettings:
+    """The output-side settings of a run: what the engine does not need to know."""
+
+    sources: list[str]
+    output_format: Format = Format.TEXT
+    output: Path | None = None
+    summary_json: Path | None = None
+    quiet: bool = False
+    demo: bool = False
+    resume: bool = False
+    report: Path | None = None
+
+
+def sources_to_read(settings: RunSettings, stdin_isatty: bool) -> list[str]:
+    """The sources as given; stdin when none is given and it is not a terminal."""
+    if settings.sources or settings.demo or stdin_isatty:
+        return list(settings.sources)
+    return [STDIN]
+
+
+def usage_problems(
+    options: FetchOptions, settings: RunSettings, *, stdin_isatty: bool
+) -> list[str]:
+    """Every usage problem of a run, in the order a user would fix them; empty if none."""
+    problems = _source_problems(settings, stdin_isatty)
+    problems += _resume_problems(settings, sources_to_read(settings, stdin_isatty))
+    for flag, path in (
+        ("-o/--output", settings.output),
+        ("--summary-json", settings.summary_json),
+        ("--report", settings.report),
+    ):
+        problems += _writable(flag, path)
+    if settings.report is not None and settings.report.suffix.lower() not in REPORTS:
+        choices = " or ".join(f"{suffix} ({kind.description})" for suffix, kind in REPORTS.items())
+        problems.append(f"--report FILE must end in {choices}, got '{settings.report}'")
+    if options.request.save_dir is not None:
+        problems += _creatable_dir("--save", Path(options.request.save_dir))
+    return problems
+
+
+def _source_problems(settings: RunSettings, stdin_isatty: bool) -> list[str]:
+    if settings.demo:
+        if settings.sources:
+            return ["--demo reads no source: drop the file names, or drop --demo"]
+        return []
+    if not settings.sources and stdin_isatty:
+        return ["no URLs to read: give a file, or - for stdin (or try --demo)"]
+    problems = []
+    for name in settings.sources:
+        try:
+            check_readable(name)
+        except OSError as exc:
+            problems.append(f"cannot read source {name!r}: {exc.strerror or exc}")
+    return problems
+
+
+def _resume_problems(settings: RunSettings, sources: list[str]) -> list[str]:
+    if not settings.resume:
+        return []
+    if settings.output is None or settings.output_format is not Format.JSONL:
+        return ["--resume needs -o FILE and --format jsonl"]
+    if settings.demo:
+        return ["--resume does not combine with --demo"]
+    twice = sorted({name for name in sources if sources.count(name) > 1})
+    if twice:  # a result names its (source, line): the two could not be told apart
+        return [f"--resume: source {twice[0]!r} is given twice"]
+    return []
+
+
+def _writable(flag: str, path: Path | None) -> list[str]:
+    """Whether a file can be written, found now rather than after the run."""
+    if path is None or str(path) == "-":
+        return []
+    if path.is_dir():
+        return [f"{flag}: {str(path)!r} is a directory"]
+    if not path.parent.is_dir():
+        return [f"{flag}: no directory {str(path.parent)!r}"]
+    if not os.access(path if path.exists() else path.parent, os.W_OK):
+        return [f"{flag}: cannot write {str(path)!r}"]
+    return []
+
+
+def _creatable_dir(flag: str, path: Path) -> list[str]:
+    """Whether a directory exists and is writable, or can be made where the nearest one is."""
+    if path.exists():
+        if not path.is_dir():
+            return [f"{flag}: cannot use directory {str(path)!r}: Not a directory"]
+        if not os.access(path, os.W_OK):
+            return [f"{flag}: directory {str(path)!r} is not writable"]
+        return []
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        return [f"{flag}: cannot use directory {str(path)!r}: Permission denied"]
+    return []
