@@ -116,6 +116,11 @@ def test_exit_3_when_failures_are_only_transient(site: HTTPServer, run_cli: RunC
         (["--exclude", "("], "--exclude"),
         (["--mode", "threads"], "--mode"),
         (["-c", "many"], "--concurrency"),
+        (["-t", "5 parsecs"], "--timeout"),
+        (["--connect-timeout", "-1s"], "--connect-timeout"),
+        (["--max-body", "1Q"], "--max-body"),
+        (["--rate", "10/fortnight"], "--rate"),
+        (["--max-cache-age", "soon"], "--max-cache-age"),
     ],
 )
 def test_usage_errors_exit_2_with_a_short_message(
@@ -189,6 +194,54 @@ def test_environment_variables_set_options(site: HTTPServer, run_cli: RunCli) ->
         "-", "-q", input=site.url_for("/missing") + "\n", env={"FETCHCLI_ACCEPT": "404"}
     )
     assert result.exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("FETCHCLI_TIMEOUT", "abc"), ("FETCHCLI_CONCURRENCY", "0"), ("FETCHCLI_MAX_BODY", "lots")],
+)
+def test_a_bad_value_from_a_variable_names_the_variable(
+    run_cli: RunCli, url_file: UrlFile, variable: str, value: str
+) -> None:
+    result = run_cli(str(url_file(REFUSED)), env={variable: value})
+    assert result.exit_code == 2
+    assert f"(from {variable})" in result.stderr
+
+
+def test_a_bad_flag_value_does_not_name_a_variable(run_cli: RunCli, url_file: UrlFile) -> None:
+    result = run_cli(str(url_file(REFUSED)), "-t", "abc")
+    assert result.exit_code == 2 and "FETCHCLI_" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "key", "expected"),
+    [
+        (["-t", "1500ms"], "timeout", 1.5),
+        (["--max-body", "1K"], "max_body", 1024),
+        (["--rate", "120/m"], "rate", 2.0),
+    ],
+)
+def test_option_values_take_units(
+    args: list[str],
+    key: str,
+    expected: float,
+    monkeypatch: pytest.MonkeyPatch,
+    run_cli: RunCli,
+    url_file: UrlFile,
+) -> None:
+    from fetchcli.cli import run as run_module
+
+    seen: list[object] = []
+
+    class Spy(run_module.Run):
+        def execute(self) -> int:
+            spec, schedule = self.options.request, self.options.schedule
+            seen.append(getattr(spec, key, None) or getattr(schedule, key, None))
+            return 0
+
+    monkeypatch.setattr(run_module, "Run", Spy)
+    assert run_cli(str(url_file(REFUSED)), *args).exit_code == 0
+    assert seen == [expected]
 
 
 def test_a_flag_wins_over_its_environment_variable(site: HTTPServer, run_cli: RunCli) -> None:

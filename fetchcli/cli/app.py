@@ -7,10 +7,13 @@ signal handlers and turns the results into an exit code.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, NoReturn, TypeVar
 
 import typer
 
@@ -18,8 +21,11 @@ from fetchcli import options as opt
 from fetchcli._version import version_line
 from fetchcli.cli.exitcodes import ExitCode
 from fetchcli.sinks.formats import Format
+from fetchcli.units import format_duration, format_size, parse_duration, parse_rate, parse_size
 
 ENV_PREFIX = "FETCHCLI_"
+_FLAG = re.compile(r"--([a-z0-9-]+)")
+_T = TypeVar("_T")
 
 
 app = typer.Typer(
@@ -66,11 +72,30 @@ def _workers(text: str) -> int:
         usage_error(f"--workers expects a number or auto (got {text!r})")
 
 
-def _age(text: str) -> float:
-    try:
-        return opt.parse_age(text)
-    except ValueError as exc:
-        usage_error(str(exc))
+class _Where:
+    """Usage messages that say when a bad value came from a FETCHCLI_* variable, not a flag."""
+
+    def __init__(self, ctx: typer.Context) -> None:
+        self._ctx = ctx
+
+    def parse(self, parse: Callable[[str, str], _T], flag: str, text: str) -> _T:
+        """`parse(text, flag)`, or exit 2 with its message."""
+        try:
+            return parse(text, flag)
+        except ValueError as exc:
+            usage_error(self.said(str(exc)))
+
+    def said(self, message: str) -> str:
+        """The message, naming the variable when the flag it starts with was set by one."""
+        match = _FLAG.match(message)
+        if match is None:
+            return message
+        name = match.group(1).replace("-", "_")
+        with contextlib.suppress(KeyError):
+            source = self._ctx.get_parameter_source(name)
+            if source is not None and source.name == "ENVIRONMENT":  # Typer vendors Click
+                return f"{message} (from {_env(name)})"
+        return message
 
 
 def _version(value: bool) -> None:
@@ -90,6 +115,7 @@ def usage_error(message: str) -> NoReturn:
 
 @app.command()
 def fetch(
+    ctx: typer.Context,
     sources: Annotated[
         list[str] | None,
         typer.Argument(
@@ -112,15 +138,15 @@ def fetch(
         _option("--workers", help="Processes sharing the work: a number, or auto (one per CPU)."),
     ] = "1",
     rate: Annotated[
-        float, _option("--rate", help="At most R request starts per second (0: off).")
-    ] = 0.0,
+        str, _option("--rate", help="At most R request starts overall: 10, 10/s, 600/m (0: off).")
+    ] = "0",
     timeout: Annotated[
-        float, _option("-t", "--timeout", help="Seconds for one attempt, body included.")
-    ] = opt.DEFAULT_TIMEOUT,
+        str, _option("-t", "--timeout", help="Time for one attempt, body included: 10, 5s, 500ms.")
+    ] = format_duration(opt.DEFAULT_TIMEOUT),
     connect_timeout: Annotated[
-        float | None,
+        str | None,
         _option(
-            "--connect-timeout", help="Seconds to connect [default: --timeout].", show_default=False
+            "--connect-timeout", help="Time to connect [default: --timeout].", show_default=False
         ),
     ] = None,
     retries: Annotated[
@@ -130,11 +156,11 @@ def fetch(
         ),
     ] = opt.DEFAULT_RETRIES,
     backoff: Annotated[
-        float, _option("--backoff", help="Base seconds of exponential backoff (full jitter).")
-    ] = opt.DEFAULT_BACKOFF,
+        str, _option("--backoff", help="Base time of exponential backoff (full jitter).")
+    ] = format_duration(opt.DEFAULT_BACKOFF),
     max_retry_after: Annotated[
-        float, _option("--max-retry-after", help="Longest Retry-After to wait for, in seconds.")
-    ] = opt.DEFAULT_MAX_RETRY_AFTER,
+        str, _option("--max-retry-after", help="Longest Retry-After to wait for.")
+    ] = format_duration(opt.DEFAULT_MAX_RETRY_AFTER),
     method: Annotated[
         str,
         _option("-X", "--method", help="GET, HEAD, or HEAD,GET (HEAD, then GET if HEAD fails)."),
@@ -159,8 +185,8 @@ def fetch(
         _option("--proxy", help="HTTP(S) proxy URL [default: HTTP(S)_PROXY].", show_default=False),
     ] = None,
     max_body: Annotated[
-        int, _option("--max-body", help="Stop reading a body past this many bytes (truncated).")
-    ] = opt.DEFAULT_MAX_BODY,
+        str, _option("--max-body", help="Stop reading a body past this size: 1048576, 1M, 50MiB.")
+    ] = format_size(opt.DEFAULT_MAX_BODY),
     save: Annotated[
         Path | None,
         _option("--save", help="Write each body into DIR under a safe name.", show_default=False),
@@ -211,7 +237,8 @@ def fetch(
         ),
     ] = None,
     max_cache_age: Annotated[
-        str, _option("--max-cache-age", help="Reuse cached ok results younger than this (s/m/h/d).")
+        str,
+        _option("--max-cache-age", help="Reuse cached ok results younger than this: 90s, 2h, 1d."),
     ] = opt.DEFAULT_MAX_CACHE_AGE,
     report: Annotated[
         Path | None,
@@ -238,6 +265,7 @@ def fetch(
     ] = None,
 ) -> None:
     """Fetch every URL in SOURCE... (files, or - for stdin) and write one result per URL."""
+    where = _Where(ctx)
     try:
         options = opt.FetchOptions(
             concurrency=concurrency,
@@ -245,12 +273,14 @@ def fetch(
             order=order,
             per_host=per_host,
             workers=_workers(workers),
-            rate=rate,
-            timeout=timeout,
-            connect_timeout=connect_timeout,
+            rate=where.parse(parse_rate, "--rate", rate),
+            timeout=where.parse(parse_duration, "--timeout", timeout),
+            connect_timeout=None
+            if connect_timeout is None
+            else where.parse(parse_duration, "--connect-timeout", connect_timeout),
             retries=retries,
-            backoff=backoff,
-            max_retry_after=max_retry_after,
+            backoff=where.parse(parse_duration, "--backoff", backoff),
+            max_retry_after=where.parse(parse_duration, "--max-retry-after", max_retry_after),
             method=method,
             headers=_from_env(header, "header"),
             user_agent=user_agent,
@@ -259,10 +289,10 @@ def fetch(
             http2=http2,
             insecure=insecure,
             proxy=proxy,
-            max_body=max_body,
+            max_body=where.parse(parse_size, "--max-body", max_body),
             save_dir=None if save is None else str(save),
             cache=None if cache is None else str(cache),
-            max_cache_age=_age(max_cache_age),
+            max_cache_age=where.parse(parse_duration, "--max-cache-age", max_cache_age),
             accept=accept,
             default_scheme=default_scheme,
             unique=unique,
@@ -272,7 +302,7 @@ def fetch(
             exclude=_from_env(exclude, "exclude"),
         )
     except ValueError as exc:
-        usage_error(str(exc))
+        usage_error(where.said(str(exc)))
     from fetchcli.cli.environment import Environment
     from fetchcli.cli.run import Run
     from fetchcli.cli.usage import RunSettings, UsageProblem, usage_problems
