@@ -8,6 +8,7 @@ Usage:
         print(result.status, result.url)
 
 Names are imported on first use, so that `fetchcli --version` stays fast.
+May import: fetchcli.api, fetchcli.model, fetchcli.options (on first use), fetchcli._version.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ the --cache when one is given.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable
 from contextlib import AsyncExitStack, aclosing, asynccontextmanager
 
 from fetchcli.engine.limits import Limits
@@ -30,7 +30,7 @@ Urls = Iterable[str | UrlRecord] | AsyncIterable[str | UrlRecord]
 
 async def fetch_stream(
     urls: Urls, options: FetchOptions | None = None, *, stop: asyncio.Event | None = None
-) -> AsyncIterator[FetchResult]:
+) -> AsyncGenerator[FetchResult, None]:
     """Fetch every URL and yield one result each, as they complete.
 
     `urls` holds strings (each one input line, with the input rules of
@@ -82,7 +82,7 @@ async def open_fetcher(options: FetchOptions) -> AsyncIterator[tuple[Fetcher, Li
         yield fetcher, limits
 
 
-async def _records(urls: Urls, rules: InputRules) -> AsyncIterator[UrlRecord]:
+async def _records(urls: Urls, rules: InputRules) -> AsyncGenerator[UrlRecord, None]:
     applied = InputFilter(rules)
     number = 0
     async with aclosing(_aiter(urls)) as items:
@@ -95,7 +95,7 @@ async def _records(urls: Urls, rules: InputRules) -> AsyncIterator[UrlRecord]:
                     yield record
 
 
-async def _aiter(urls: Urls) -> AsyncIterator[str | UrlRecord]:
+async def _aiter(urls: Urls) -> AsyncGenerator[str | UrlRecord, None]:
     if isinstance(urls, AsyncIterable):
         async for item in urls:
             yield item

@@ -70,12 +70,13 @@ def fetch_bag(
     Usage: `fetch_bag(urls, FetchOptions(retries=0), npartitions=8).compute()`.
     """
     options = _checked(options)
-    return db.from_delayed(
+    bag: db.Bag = db.from_delayed(
         [
             delayed(_fetch_records)(part, index, offsets, options, source)
             for index, part, offsets in _plan(lines, options, npartitions)
         ]
     )
+    return bag
 
 
 def fetch_to_jsonl(

@@ -42,6 +42,7 @@ class UrlRecord:
     line: int
     url: str
     error: str | None = None
+    column: int | None = None  # where a link found by --extract starts (1-based)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,8 +1,9 @@
 """FetchOptions: every setting of a run, in frozen, validated parts along the seams.
 
-`InputRules` (sources), `Schedule` (engine) and `RequestSpec` (the HTTP
-fetcher) each go where they are needed, whole; `FetchOptions` composes them
-with the cache settings. Usage:
+`InputRules` (sources), `Schedule` (engine), `RequestSpec` (the HTTP
+fetcher) and `DocumentRules` (--extract: documents and local links) each go
+where they are needed, whole; `FetchOptions` composes them with the cache
+settings. Usage:
 
     FetchOptions()                                   # the CLI's defaults
     FetchOptions(concurrency=200, timeout=5.0)
@@ -14,14 +15,34 @@ values raise `ValueError` with one sentence that names the flag, before any work
 
 from __future__ import annotations
 
-import math
-import re
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
-from urllib.parse import urlsplit
+from typing import Any
 
 from fetchcli._version import __version__
+from fetchcli.values import (
+    PROXY_SCHEMES,
+    as_enum,
+    as_headers,
+    check_header_text,
+    check_non_negative,
+    check_positive,
+    check_proxy,
+    check_regex,
+    check_within,
+    parse_accept,
+    parse_age,
+    parse_header,
+    parse_shard,
+)
+
+__all__ = [  # the parsers live in fetchcli.values; they are re-exported for the library
+    "PROXY_SCHEMES",
+    "parse_accept",
+    "parse_age",
+    "parse_header",
+    "parse_shard",
+]
 
 
 class Mode(StrEnum):
@@ -40,7 +61,6 @@ class Order(StrEnum):
 
 
 SCHEMES = ("http", "https")
-PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
 
 DEFAULT_CONCURRENCY = 50
 MAX_CONCURRENCY = 10_000
@@ -61,80 +81,6 @@ DEFAULT_USER_AGENT = f"fetchcli/{__version__}"
 MAX_LINE_BYTES = 8192
 # --order input: how far ahead of the oldest unwritten result a URL may start.
 ORDER_WINDOW_FACTOR = 4
-
-_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-
-
-def parse_accept(text: str) -> frozenset[int]:
-    """Parse an accept list such as `200-299,403` into a set of status codes."""
-    codes: set[int] = set()
-    for part in text.split(","):
-        low, sep, high = part.strip().partition("-")
-        try:
-            first, last = int(low), int(high if sep else low)
-        except ValueError:
-            raise ValueError(
-                f"--accept expects codes or ranges like 200-299,403 (got {text!r})"
-            ) from None
-        if not 100 <= first <= last <= 599:
-            raise ValueError(f"--accept codes must be ordered and within 100-599 (got {part!r})")
-        codes.update(range(first, last + 1))
-    return frozenset(codes)
-
-
-_AGE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)([smhd]?)", re.IGNORECASE)
-_AGE_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
-
-def parse_age(text: str) -> float:
-    """Seconds in a `--max-cache-age` value: `90s`, `15m`, `2h`, `1d` or bare seconds."""
-    match = _AGE.fullmatch(text.strip())
-    if match is None:
-        raise ValueError(
-            "--max-cache-age expects seconds or a number with an s, m, h or d suffix"
-            f" such as 90s, 15m, 2h, 1d (got {text!r})"
-        )
-    return float(match.group(1)) * _AGE_UNITS[match.group(2).lower()]
-
-
-def parse_header(text: str) -> tuple[str, str]:
-    """Parse one `-H "Name: value"` into a (name, value) pair."""
-    name, sep, value = text.partition(":")
-    name, value = name.strip(), value.strip()
-    if not sep or not _TOKEN.match(name):
-        raise ValueError(f"--header expects 'Name: value' (got {text!r})")
-    if _CONTROL.search(value):
-        raise ValueError(f"--header value must not contain control characters (in {name!r})")
-    if not value.isascii():
-        raise ValueError(f"--header value must be ASCII (in {name!r}); percent-encode the rest")
-    return name, value
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """Parse `--shard K/N` into (K, N) with 1 <= K <= N."""
-    k, sep, n = text.partition("/")
-    try:
-        shard = int(k), int(n)
-    except ValueError:
-        raise ValueError(f"--shard expects K/N such as 1/4 (got {text!r})") from None
-    if not sep or not 1 <= shard[0] <= shard[1]:
-        raise ValueError(f"--shard expects K/N with 1 <= K <= N (got {text!r})")
-    return shard
-
-
-def _as_headers(value: object) -> tuple[tuple[str, str], ...]:
-    items: Iterable[object] = value.items() if isinstance(value, Mapping) else value  # type: ignore[assignment]
-    return tuple(
-        parse_header(item) if isinstance(item, str) else _check_header(*item) for item in items
-    )  # type: ignore[misc]
-
-
-def _check_header(name: str, value: str) -> tuple[str, str]:
-    checked = parse_header(f"{name}: {value}")
-    if checked[0] != name.strip():
-        raise ValueError(f"--header name must be a token (got {name!r})")
-    return checked
 
 
 class Method(StrEnum):
@@ -174,10 +120,7 @@ class InputRules:
             parse_shard(f"{self.shard[0]}/{self.shard[1]}")
         for flag, patterns in (("--include", self.include), ("--exclude", self.exclude)):
             for pattern in patterns:
-                try:
-                    re.compile(pattern)
-                except re.error as exc:
-                    raise ValueError(f"{flag} {pattern!r} is not a valid regex: {exc}") from None
+                check_regex(flag, pattern)
 
     @property
     def filters(self) -> bool:
@@ -200,12 +143,12 @@ class Schedule:
     workers: int = 1
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "mode", _enum(Mode, self.mode, "--mode"))
-        object.__setattr__(self, "order", _enum(Order, self.order, "--order"))
-        _within("--concurrency", self.concurrency, 1, MAX_CONCURRENCY)
-        _within("--per-host", self.per_host, 0, MAX_CONCURRENCY)
-        _within("--workers", self.workers, 1, MAX_WORKERS)
-        _non_negative("--rate", self.rate)
+        object.__setattr__(self, "mode", as_enum(Mode, self.mode, "--mode"))
+        object.__setattr__(self, "order", as_enum(Order, self.order, "--order"))
+        check_within("--concurrency", self.concurrency, 1, MAX_CONCURRENCY)
+        check_within("--per-host", self.per_host, 0, MAX_CONCURRENCY)
+        check_within("--workers", self.workers, 1, MAX_WORKERS)
+        check_non_negative("--rate", self.rate)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -235,27 +178,26 @@ class RequestSpec:
     def __post_init__(self) -> None:
         set_ = object.__setattr__
         method = str(self.method).upper().replace(" ", "")
-        set_(self, "method", _enum(Method, method, "--method"))
+        set_(self, "method", as_enum(Method, method, "--method"))
         if isinstance(self.accept, str):
             set_(self, "accept", parse_accept(self.accept))
         else:
             set_(self, "accept", frozenset(self.accept))
-        set_(self, "headers", _as_headers(self.headers))
-        _within("--retries", self.retries, 0, 100)
-        _within("--max-redirects", self.max_redirects, 0, 1000)
-        _positive("--timeout", self.timeout)
+        set_(self, "headers", as_headers(self.headers))
+        check_within("--retries", self.retries, 0, 100)
+        check_within("--max-redirects", self.max_redirects, 0, 1000)
+        check_positive("--timeout", self.timeout)
         if self.connect_timeout is not None:
-            _positive("--connect-timeout", self.connect_timeout)
-        _non_negative("--backoff", self.backoff)
-        _non_negative("--max-retry-after", self.max_retry_after)
+            check_positive("--connect-timeout", self.connect_timeout)
+        check_non_negative("--backoff", self.backoff)
+        check_non_negative("--max-retry-after", self.max_retry_after)
         if isinstance(self.max_body, bool) or not isinstance(self.max_body, int):
             raise ValueError(f"--max-body must be a whole number of bytes (got {self.max_body!r})")
         if self.max_body < 0:
             raise ValueError(f"--max-body must be 0 or more bytes (got {self.max_body})")
-        if _CONTROL.search(self.user_agent) or not self.user_agent.isascii():
-            raise ValueError("--user-agent must be ASCII without control characters")
+        check_header_text("--user-agent", self.user_agent)
         if self.proxy is not None:
-            _check_proxy(self.proxy)
+            check_proxy(self.proxy)
 
     @property
     def attempt_connect_timeout(self) -> float:
@@ -263,14 +205,59 @@ class RequestSpec:
         return self.timeout if self.connect_timeout is None else self.connect_timeout
 
 
-_PARTS: dict[str, type[InputRules] | type[Schedule] | type[RequestSpec]] = {
-    f.name: part for part in (InputRules, Schedule, RequestSpec) for f in fields(part)
+DEFAULT_EXTENSIONS = (".md", ".markdown", ".mdx", ".html", ".htm", ".rst", ".txt")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DocumentRules:
+    """How `--extract` finds documents, resolves their links and checks local ones.
+
+    Usage: `DocumentRules(root_dir="site", fallback_extensions=("html",), offline=True)`.
+    """
+
+    extensions: tuple[str, ...] = DEFAULT_EXTENSIONS
+    hidden: bool = False
+    ignore: bool = True  # skip what .gitignore files ignore (--no-ignore: False)
+    include_verbatim: bool = False
+    root_dir: str | None = None
+    base_url: str | None = None
+    remap: tuple[tuple[str, str], ...] = ()  # (regex, replacement), the first match applies
+    default_excludes: bool = True  # skip RFC 2606/6761 example names
+    offline: bool = False
+    check_fragments: bool = False  # remote pages' anchors too (local ones are always checked)
+    fallback_extensions: tuple[str, ...] = ()
+    index_files: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "extensions", tuple(_dotted(e) for e in self.extensions))
+        set_(self, "fallback_extensions", tuple(e.lstrip(".") for e in self.fallback_extensions))
+        set_(self, "index_files", tuple(self.index_files))
+        set_(self, "remap", tuple((str(p), str(r)) for p, r in self.remap))
+        for pattern, _ in self.remap:
+            check_regex("--remap", pattern)
+        if self.base_url is not None and not self.base_url.lower().startswith(SCHEMES_PREFIX):
+            raise ValueError(f"--base-url must be an http(s) URL (got {self.base_url!r})")
+
+
+def _dotted(extension: str) -> str:
+    extension = extension.strip().lower()
+    return extension if extension.startswith(".") else f".{extension}"
+
+
+SCHEMES_PREFIX = ("http://", "https://")
+
+_Part = InputRules | Schedule | RequestSpec | DocumentRules
+_PARTS: dict[str, type[_Part]] = {
+    f.name: part
+    for part in (InputRules, Schedule, RequestSpec, DocumentRules)
+    for f in fields(part)
 }
 
 
 @dataclass(frozen=True, slots=True, init=False)
 class FetchOptions:
-    """Every setting of one run: input rules, schedule and request, plus the cache.
+    """Every setting of one run: input rules, schedule, request and documents, plus the cache.
 
     Usage:
 
@@ -285,6 +272,7 @@ class FetchOptions:
     rules: InputRules
     schedule: Schedule
     request: RequestSpec
+    documents: DocumentRules
     cache: str | None
     max_cache_age: float
 
@@ -294,29 +282,33 @@ class FetchOptions:
         rules: InputRules | None = None,
         schedule: Schedule | None = None,
         request: RequestSpec | None = None,
+        documents: DocumentRules | None = None,
         cache: str | None = None,
         max_cache_age: float | None = None,
         **flat: object,
     ) -> None:
-        parts: dict[type[object], object] = {
+        parts: dict[type[_Part], _Part] = {
             InputRules: rules or InputRules(),
             Schedule: schedule or Schedule(),
             RequestSpec: request or RequestSpec(),
+            DocumentRules: documents or DocumentRules(),
         }
-        changes: dict[type[object], dict[str, object]] = {}
+        # Flat values are unchecked here: each part's __post_init__ checks them, naming the flag.
+        changes: dict[type[_Part], dict[str, Any]] = {}
         for name, value in flat.items():
             part = _PARTS.get(name)
             if part is None:
                 raise TypeError(f"FetchOptions has no option {name!r}")
             changes.setdefault(part, {})[name] = value
         for part, values in changes.items():
-            parts[part] = replace(parts[part], **values)  # type: ignore[type-var]
+            parts[part] = replace(parts[part], **values)
         age = parse_age(DEFAULT_MAX_CACHE_AGE) if max_cache_age is None else max_cache_age
-        _non_negative("--max-cache-age", age)
+        check_non_negative("--max-cache-age", age)
         set_ = object.__setattr__
         set_(self, "rules", parts[InputRules])
         set_(self, "schedule", parts[Schedule])
         set_(self, "request", parts[RequestSpec])
+        set_(self, "documents", parts[DocumentRules])
         set_(self, "cache", cache)
         set_(self, "max_cache_age", float(age))
 
@@ -326,37 +318,8 @@ class FetchOptions:
             rules=self.rules,
             schedule=self.schedule,
             request=self.request,
+            documents=self.documents,
             cache=self.cache,
             max_cache_age=self.max_cache_age,
-            **changes,  # type: ignore[arg-type]
+            **changes,
         )
-
-
-def _enum(kind: type[StrEnum], value: object, flag: str) -> StrEnum:
-    try:
-        return kind(value)
-    except ValueError:
-        choices = ", ".join(member.value for member in kind)
-        raise ValueError(f"{flag} must be one of {choices} (got {value!r})") from None
-
-
-def _within(flag: str, value: int, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValueError(f"{flag} must be a whole number from {low} to {high} (got {value!r})")
-
-
-def _positive(flag: str, value: float) -> None:
-    if not (value > 0 and math.isfinite(value)):
-        raise ValueError(f"{flag} must be a finite number of seconds above 0 (got {value!r})")
-
-
-def _non_negative(flag: str, value: float) -> None:
-    if not (value >= 0 and math.isfinite(value)):
-        raise ValueError(f"{flag} must be a finite number, 0 or more (got {value!r})")
-
-
-def _check_proxy(proxy: str) -> None:
-    parts = urlsplit(proxy)
-    if parts.scheme.lower() not in PROXY_SCHEMES or not parts.hostname:
-        schemes = ", ".join(f"{s}://" for s in PROXY_SCHEMES)
-        raise ValueError(f"--proxy must be a URL starting with {schemes} (got {proxy!r})")

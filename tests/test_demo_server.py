@@ -16,7 +16,6 @@ from fetchcli.demo.site import (
     INVALID_LINES,
     LARGE_SIZE,
     DemoSite,
-    demo_server,
     demo_urls,
     expected_outcome,
     slow_delay,
@@ -115,7 +114,7 @@ def test_demo_routes_answer_as_expected_outcome_says() -> None:
         return url, expected_outcome(url)[0], response.status_code
 
     async def main() -> list[tuple[str, int | None, int]]:
-        async with demo_server() as server, httpx.AsyncClient(follow_redirects=True) as client:
+        async with DemoSite() as server, httpx.AsyncClient(follow_redirects=True) as client:
             urls = [u for u in demo_urls(server.base_url, 100) if u not in INVALID_LINES]
             answers = await asyncio.gather(*(check(client, url) for url in urls))
         return [answer for answer in answers if answer[1] != answer[2]]
@@ -125,7 +124,7 @@ def test_demo_routes_answer_as_expected_outcome_says() -> None:
 
 def test_flaky_page_fails_once_then_succeeds() -> None:
     async def main() -> list[tuple[int, str | None]]:
-        async with demo_server() as server, httpx.AsyncClient() as client:
+        async with DemoSite() as server, httpx.AsyncClient() as client:
             answers = [await client.get(f"{server.base_url}/flaky/7") for _ in range(3)]
         return [(r.status_code, r.headers.get("retry-after")) for r in answers]
 
@@ -134,7 +133,7 @@ def test_flaky_page_fails_once_then_succeeds() -> None:
 
 def test_chain_redirects_three_times_to_a_page() -> None:
     async def main() -> httpx.Response:
-        async with demo_server() as server, httpx.AsyncClient(follow_redirects=True) as client:
+        async with DemoSite() as server, httpx.AsyncClient(follow_redirects=True) as client:
             return await client.get(f"{server.base_url}/chain/5")
 
     response = run(main)
@@ -144,7 +143,7 @@ def test_chain_redirects_three_times_to_a_page() -> None:
 
 def test_large_body_is_two_mib() -> None:
     async def main() -> httpx.Response:
-        async with demo_server() as server, httpx.AsyncClient() as client:
+        async with DemoSite() as server, httpx.AsyncClient() as client:
             return await client.get(f"{server.base_url}/large")
 
     response = run(main)
@@ -154,7 +153,7 @@ def test_large_body_is_two_mib() -> None:
 
 def test_head_gets_headers_but_no_body() -> None:
     async def main() -> bytes:
-        async with demo_server() as server:
+        async with DemoSite() as server:
             request = b"HEAD /large HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
             return await raw_exchange(server.base_url, request)
 
@@ -166,7 +165,7 @@ def test_head_gets_headers_but_no_body() -> None:
 
 def test_keep_alive_serves_many_requests_on_one_connection() -> None:
     async def main() -> tuple[list[int], int]:
-        async with demo_server() as server, httpx.AsyncClient() as client:
+        async with DemoSite() as server, httpx.AsyncClient() as client:
             paths = ["/page/1", "/missing/2", "/error/3", "/large", "/page/4"]
             statuses = [(await client.get(server.base_url + p)).status_code for p in paths]
             return statuses, server.connections
@@ -176,7 +175,7 @@ def test_keep_alive_serves_many_requests_on_one_connection() -> None:
 
 def test_connection_close_is_honoured() -> None:
     async def main() -> bytes:
-        async with demo_server() as server:
+        async with DemoSite() as server:
             request = b"GET /missing/1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
             return await raw_exchange(server.base_url, request)
 
@@ -187,7 +186,7 @@ def test_connection_close_is_honoured() -> None:
 
 def test_request_body_is_read_and_discarded() -> None:
     async def main() -> bytes:
-        async with demo_server() as server:
+        async with DemoSite() as server:
             request = (
                 b"POST /page/1 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
                 b"GET /missing/2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
@@ -201,7 +200,7 @@ def test_request_body_is_read_and_discarded() -> None:
 
 def test_malformed_request_line_gets_400() -> None:
     async def main() -> bytes:
-        async with demo_server() as server:
+        async with DemoSite() as server:
             return await raw_exchange(server.base_url, b"NONSENSE\r\n\r\n")
 
     assert run(main).startswith(b"HTTP/1.1 400 Bad Request\r\n")
@@ -209,7 +208,7 @@ def test_malformed_request_line_gets_400() -> None:
 
 def test_oversized_request_head_gets_431() -> None:
     async def main() -> bytes:
-        async with demo_server() as server:
+        async with DemoSite() as server:
             request = b"GET / HTTP/1.1\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n"
             return await raw_exchange(server.base_url, request)
 
@@ -240,7 +239,7 @@ def test_shutdown_with_a_slow_request_in_flight_does_not_hang() -> None:
 
 def test_full_demo_gives_every_designed_outcome_within_seconds() -> None:
     async def main() -> tuple[list[tuple[str, object, object]], int, float]:
-        async with demo_server() as server:
+        async with DemoSite() as server:
             urls = demo_urls(server.base_url)
             began = time.perf_counter()
             mismatches, count = [], 0
@@ -264,7 +263,7 @@ def test_demo_with_request_options_still_gives_every_designed_outcome() -> None:
 
     async def main() -> list[tuple[str, object, object]]:
         mismatches = []
-        async with demo_server() as server:
+        async with DemoSite() as server:
             async for result in fetch_stream(demo_urls(server.base_url, 150), options):
                 got, expected = (result.status, result.error), expected_outcome(result.url, options)
                 if got != expected:

@@ -50,13 +50,12 @@ def load_file(path: Path, sources: list[str]) -> tuple[ResumeState, list[FetchRe
 # --- resume.load ---------------------------------------------------------------------------
 
 
-def test_load_cuts_a_partial_last_line_and_reports_the_bytes_cut(tmp_path: Path) -> None:
+def test_load_cuts_a_partial_last_line(tmp_path: Path) -> None:
     path = tmp_path / "out.jsonl"
     whole = record_line("urls.txt", 1) + record_line("urls.txt", 2)
     partial = record_line("urls.txt", 3)[:40]
     path.write_text(whole + partial, encoding="utf-8")
     state, taken = load_file(path, ["urls.txt"])
-    assert state.cut == len(partial.encode())
     assert path.read_text(encoding="utf-8") == whole
     assert set(state.keys) == {("urls.txt", 1), ("urls.txt", 2)}
     assert [r.line for r in taken] == [1, 2]
@@ -66,7 +65,7 @@ def test_load_of_a_file_holding_only_a_partial_line_empties_it(tmp_path: Path) -
     path = tmp_path / "out.jsonl"
     path.write_bytes(b'{"source": "urls.txt", "li')
     state, taken = load_file(path, ["urls.txt"])
-    assert state.cut == 26 and not state.keys and taken == []
+    assert not state.keys and taken == []
     assert path.read_bytes() == b""
 
 
@@ -74,8 +73,8 @@ def test_load_of_a_whole_file_cuts_nothing(tmp_path: Path) -> None:
     path = tmp_path / "out.jsonl"
     text = "".join(record_line("urls.txt", n) for n in range(1, 4))
     path.write_text(text, encoding="utf-8")
-    state, taken = load_file(path, ["urls.txt"])
-    assert state.cut == 0 and len(taken) == 3
+    _, taken = load_file(path, ["urls.txt"])
+    assert len(taken) == 3
     assert path.read_text(encoding="utf-8") == text
 
 

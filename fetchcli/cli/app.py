@@ -13,9 +13,10 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, NoReturn, TypeVar
+from typing import Annotated, NoReturn, TypeVar, cast
 
 import typer
+from typer.models import OptionInfo
 
 from fetchcli import options as opt
 from fetchcli._version import version_line
@@ -41,18 +42,18 @@ def _env(name: str) -> str:
     return ENV_PREFIX + name.upper().replace("-", "_")
 
 
-def _option(*decls: str, help: str, **kwargs: object) -> typer.models.OptionInfo:
+def _option(*decls: str, help: str, show_default: bool = True) -> OptionInfo:
     """A Typer option that can also be set from FETCHCLI_<NAME>."""
     name = next(d for d in decls if d.startswith("--")).lstrip("-").split("/")[0]
-    return typer.Option(*decls, envvar=_env(name), help=help, **kwargs)  # type: ignore[arg-type]
+    info = typer.Option(*decls, envvar=_env(name), help=help, show_default=show_default)
+    return cast(OptionInfo, info)  # Typer declares Option() as returning Any
 
 
-def _list_option(*decls: str, help: str) -> typer.models.OptionInfo:
+def _list_option(*decls: str, help: str) -> OptionInfo:
     """A repeatable option; its FETCHCLI_<NAME> variable holds one value per line."""
     name = next(d for d in decls if d.startswith("--")).lstrip("-")
-    return typer.Option(
-        *decls, help=f"{help}  [env var: {_env(name)}, one per line]", show_default=False
-    )
+    help = f"{help}  [env var: {_env(name)}, one per line]"
+    return cast(OptionInfo, typer.Option(*decls, help=help, show_default=False))
 
 
 def _from_env(values: list[str] | None, flag: str) -> tuple[str, ...]:

@@ -41,7 +41,7 @@ class Environment:
             self.stderr_isatty = _isatty(self.stderr)
 
 
-def fit_open_files(options: FetchOptions, warn: Callable[[str], None]) -> FetchOptions:
+def fit_open_files(options: FetchOptions, warn: Callable[[str], object]) -> FetchOptions:
     """Raise the soft open-file limit for -c connections; if the hard limit is too low, lower -c.
 
     Every connection is a file descriptor; running out mid-run would fail URLs

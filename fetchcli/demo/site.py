@@ -2,11 +2,11 @@
 
 Usage:
 
-    async with demo_server() as server:
-        for url in demo_urls(server.base_url):
+    async with DemoSite() as site:
+        for url in demo_urls(site.base_url):
             ...  # fetch it; expected_outcome(url) says what it should give
 
-The site runs on `fetchcli.httpserver.HttpServer`, bound to 127.0.0.1 only.
+The site runs on `fetchcli.demo.httpserver.HttpServer`, bound to 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -116,11 +116,6 @@ async def _send_large(request: Request) -> None:
             writer.write(_CHUNK)
             await writer.drain()
     await writer.drain()
-
-
-def demo_server() -> DemoSite:
-    """The demo site on 127.0.0.1 at a free port; use with `async with`."""
-    return DemoSite()
 
 
 def demo_urls(base_url: str, count: int = DEMO_COUNT) -> list[str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 
 from fetchcli.model import FetchResult, UrlRecord
 from fetchcli.options import ORDER_WINDOW_FACTOR
@@ -21,7 +21,7 @@ class InputOrder:
 
     async def admit(
         self, records: AsyncIterator[UrlRecord]
-    ) -> AsyncIterator[tuple[int, UrlRecord]]:
+    ) -> AsyncGenerator[tuple[int, UrlRecord], None]:
         """Number the records, starting none more than the window ahead of `_next`."""
         seq = 0
         async for record in records:
@@ -36,7 +36,7 @@ class InputOrder:
         self._held[seq] = result
 
     async def flush(
-        self, put: Callable[[object], Awaitable[None]], everything: bool = False
+        self, put: Callable[[FetchResult], Awaitable[None]], everything: bool = False
     ) -> None:
         """Pass on the results whose turn has come (with `everything`, all held, in order).
 

@@ -36,8 +36,8 @@ async def queue_mode(records: AsyncIterator[tuple[int, UrlRecord]], handle: Hand
 
     def watch(task: asyncio.Task[None]) -> None:
         # A worker that dies must not leave the producer blocked on a full queue.
-        if not task.cancelled() and task.exception() is not None and producer is not None:
-            failures.append(task.exception())  # type: ignore[arg-type]
+        if not task.cancelled() and (exc := task.exception()) is not None and producer is not None:
+            failures.append(exc)
             producer.cancel()
 
     workers: list[asyncio.Task[None]] = []

@@ -12,7 +12,7 @@ or the --workers processes.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
 
@@ -31,7 +31,14 @@ class _Failed:
     exc: Exception
 
 
-_END = object()
+@dataclass(frozen=True, slots=True)
+class _Ended:
+    """The engine handled every record (or was stopped): the stream ends."""
+
+
+_END = _Ended()
+# What the engine puts on the queue that `stream` drains.
+_Item = FetchResult | _Failed | _Ended
 
 
 async def stream(
@@ -41,7 +48,7 @@ async def stream(
     *,
     limits: Limits | None = None,
     stop: asyncio.Event | None = None,
-) -> AsyncIterator[FetchResult]:
+) -> AsyncGenerator[FetchResult, None]:
     """Fetch every record with `fetcher` and yield one result each, as they complete.
 
     Usage:
@@ -55,15 +62,15 @@ async def stream(
     `stop` ends the run early but gently: work in flight is cancelled, and every
     result already complete is yielded.
     """
-    queue: asyncio.Queue[object] = asyncio.Queue(maxsize=max(64, schedule.concurrency))
+    queue: asyncio.Queue[_Item] = asyncio.Queue(maxsize=max(64, schedule.concurrency))
     engine = asyncio.create_task(
         _run(aiter(records), schedule, fetcher, limits or Limits(), queue.put, stop)
     )
     try:
-        while (item := await queue.get()) is not _END:
+        while not isinstance(item := await queue.get(), _Ended):
             if isinstance(item, _Failed):
                 raise item.exc
-            yield item  # type: ignore[misc]
+            yield item
     finally:
         engine.cancel()
         await asyncio.wait({engine})
@@ -74,7 +81,7 @@ async def _run(
     schedule: Schedule,
     fetcher: Fetcher,
     limits: Limits,
-    put: Callable[[object], Awaitable[None]],
+    put: Callable[[_Item], Awaitable[None]],
     stop: asyncio.Event | None,
 ) -> None:
     try:
@@ -126,7 +133,9 @@ async def _until_done_or_stopped(strategy: Awaitable[None], stop: asyncio.Event 
         work.result()  # re-raise what the strategy raised
 
 
-async def _numbered(records: AsyncIterator[UrlRecord]) -> AsyncIterator[tuple[int, UrlRecord]]:
+async def _numbered(
+    records: AsyncIterator[UrlRecord],
+) -> AsyncGenerator[tuple[int, UrlRecord], None]:
     seq = 0
     async for record in records:
         yield seq, record

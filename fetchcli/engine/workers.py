@@ -80,7 +80,7 @@ class WorkerPool:
         self._by_host = schedule.per_host > 0
         self._load = [0] * workers
         self._count = workers
-        self._order = [*range(1, workers), 0]  # children first on a tie
+        self._order: list[int] = [*range(1, workers), 0]  # children first on a tie
         self._broken: Exception | None = None  # a child died: the run cannot go on whole
         self._closing = False
         self._children: list[asyncio.subprocess.Process] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import AsyncIterator
+from typing import cast
 
 import httpx
 
@@ -33,7 +34,8 @@ async def decoded_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
     encoding = response.headers.get("content-encoding", "").strip().lower()
     if encoding in ("", "identity"):
         # Nothing to decode: the stream itself, without httpx's per-chunk decoder layers.
-        async for chunk in response.stream:
+        # httpx types Response.stream for both clients; an AsyncClient's streams are async.
+        async for chunk in cast(httpx.AsyncByteStream, response.stream):
             yield chunk
         return
     decoder = _decoder(encoding)
@@ -56,7 +58,7 @@ async def decoded_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
         raise httpx.DecodingError(f"cannot decode the body: {exc}") from exc
 
 
-def _decoder(encoding: str) -> zlib._Decompress | None:  # type: ignore[name-defined]
+def _decoder(encoding: str) -> zlib._Decompress | None:
     """A zlib decoder for a lone gzip encoding; None leaves decoding to httpx."""
     if encoding in ("gzip", "x-gzip"):
         return zlib.decompressobj(16 + zlib.MAX_WBITS)

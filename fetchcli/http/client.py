@@ -110,10 +110,10 @@ class _NoCookieJar(CookieJar):
     Set-Cookie, about a tenth of the CPU of a small request.
     """
 
-    def extract_cookies(self, response: object, request: object) -> None:  # type: ignore[override]
+    def extract_cookies(self, response: object, request: object) -> None:
         return None
 
-    def add_cookie_header(self, request: object) -> None:  # type: ignore[override]
+    def add_cookie_header(self, request: object) -> None:
         return None
 
 

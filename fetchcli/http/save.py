@@ -49,7 +49,6 @@ class BodyFile:
         self._path = os.path.join(directory, safe_name(url))
         self._temp = f"{self._path}.part{os.getpid()}-{id(self):x}"
         self._file: BinaryIO | None = None
-        self.written = 0
 
     async def write(self, chunk: bytes) -> None:
         try:
@@ -58,7 +57,6 @@ class BodyFile:
             await asyncio.to_thread(self._file.write, chunk)
         except OSError as exc:
             raise SaveError(f"--save: cannot write {self._path!r}: {exc.strerror}") from exc
-        self.written += len(chunk)
 
     async def finish(self, truncated: bool) -> str:
         """Close and move into place (marked when truncated); returns the final path."""

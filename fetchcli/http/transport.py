@@ -31,8 +31,11 @@ _CHUNK = 64 * 1024
 
 _CONTEXT_REPR = re.compile(r"ssl:<[^>]*>")
 
+# What an aiohttp failure becomes: httpx.InvalidURL is not an httpx.HTTPError.
+Mapped = httpx.HTTPError | httpx.InvalidURL
+
 # Most specific first: the first match wins.
-EXCEPTIONS: tuple[tuple[type[BaseException], type[httpx.HTTPError]], ...] = (
+EXCEPTIONS: tuple[tuple[type[BaseException], type[Mapped]], ...] = (
     (aiohttp.ClientConnectorError, httpx.ConnectError),  # DNS, TLS and refused included
     (aiohttp.ConnectionTimeoutError, httpx.ConnectTimeout),
     (aiohttp.ServerTimeoutError, httpx.ReadTimeout),
@@ -47,7 +50,7 @@ EXCEPTIONS: tuple[tuple[type[BaseException], type[httpx.HTTPError]], ...] = (
 )
 
 
-def map_exception(exc: BaseException) -> httpx.HTTPError | None:
+def map_exception(exc: BaseException) -> Mapped | None:
     """The httpx exception for an aiohttp one (None if it is not a transport failure)."""
     if isinstance(exc, aiohttp.ClientPayloadError):
         # A body cut short by a reset is a network failure (transient, like httpcore's

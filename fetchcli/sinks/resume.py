@@ -25,7 +25,6 @@ class ResumeState:
 
     keys: dict[Key, int] = field(default_factory=dict)
     path: str = ""
-    cut: int = 0  # bytes of a partial last line that were cut off
 
     def pending(self, records: Iterable[UrlRecord], by_url: bool) -> Iterator[UrlRecord]:
         """The records not yet in the file; ResumeError if the input no longer matches it."""
@@ -75,7 +74,7 @@ def load(
             )
             take(result)
     # Only a file accepted as a whole loses its partial last line.
-    state.cut = _truncate(path, end)
+    _truncate(path, end)
     return state
 
 
@@ -107,12 +106,10 @@ def _end_of_last_line(path: Path) -> int:
     return 0
 
 
-def _truncate(path: Path, end: int) -> int:
-    """Cut the file at `end` (a partial line a killed run left); return the bytes cut."""
-    size = path.stat().st_size
-    if end < size:
+def _truncate(path: Path, end: int) -> None:
+    """Cut the file at `end` (a partial line a killed run left)."""
+    if end < path.stat().st_size:
         with path.open("rb+") as stream:
             stream.truncate(end)
             stream.flush()
             os.fsync(stream.fileno())
-    return size - end

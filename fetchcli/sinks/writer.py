@@ -10,7 +10,7 @@ import asyncio
 import queue
 import threading
 from collections.abc import Callable
-from typing import TextIO
+from typing import IO
 
 # Lines the writer thread may hold before `put` waits (bounded memory for a slow reader).
 _PENDING_LINES = 4096
@@ -27,10 +27,10 @@ class LineSink:
     Usage: `sink = LineSink(lambda: sys.stdout); await sink.put(line); sink.close()`.
     """
 
-    def __init__(self, open_stream: Callable[[], TextIO], *, owns_stream: bool) -> None:
+    def __init__(self, open_stream: Callable[[], IO[str]], *, owns_stream: bool) -> None:
         self._open = open_stream
         self._owns = owns_stream
-        self._stream: TextIO | None = None
+        self._stream: IO[str] | None = None
         self._lines: queue.Queue[str | None] = queue.Queue(maxsize=_PENDING_LINES)
         self.broken = False  # the reader went away (`| head`)
         self.error: OSError | None = None

@@ -105,6 +105,17 @@ class InputFilter:
                     continue
             yield UrlRecord(source=source, line=number, url=text, error=error)
 
+    def link(
+        self, source: str, line: int, column: int, url: str, error: str | None
+    ) -> UrlRecord | None:
+        """The record for one link already resolved (--extract documents), or None if skipped."""
+        self._position += 1
+        if self._position % self._shard_n != self._shard_k - 1:
+            return None
+        if error is None and self._skips(url):
+            return None
+        return UrlRecord(source=source, line=line, url=url, error=error, column=column)
+
     def _skips(self, url: str) -> bool:
         if (self._exclude and any(p.search(url) for p in self._exclude)) or (
             self._include and not any(p.search(url) for p in self._include)

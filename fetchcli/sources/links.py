@@ -1,0 +1,130 @@
+"""Links found in documents become targets: remapped, resolved, classified (SPEC "Documents").
+
+A link in a local document that is not an http(s) URL is a path on disk: it
+becomes a `file://` URI (fragment kept) that the local checker decides
+without the network. A link in a fetched page resolves against the page's
+final URL and `<base href>`. Links to `mailto:`, `tel:`, `data:` and
+`javascript:` targets, and by default to the reserved example names of
+RFC 2606/6761, are not checked and are counted as excluded.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urljoin, urlsplit
+
+from fetchcli.options import DocumentRules
+from fetchcli.sources.rules import normalize_url
+
+# Links that name no resource to check.
+SKIPPED_SCHEMES = frozenset({"mailto", "tel", "data", "javascript", "about", "sms", "callto"})
+# RFC 2606 / 6761: names that can never be real sites, used in examples.
+_RESERVED = re.compile(
+    r"(?:^|\.)(?:example\.(?:com|net|org)|example|test|invalid|localhost)\.?$", re.IGNORECASE
+)
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
+# A Windows drive letter is a path, not a scheme.
+_DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Target:
+    """What a link points at: a URL to check, or why it is not checked."""
+
+    url: str
+    error: str | None = None  # an invalid_url record's message
+    excluded: bool = False  # not checked at all, counted as excluded
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Origin:
+    """Where a document's links resolve: a local file, or a fetched page."""
+
+    path: Path | None = None  # a local document (absolute)
+    page: str | None = None  # a page's final URL, or its <base href> resolved against it
+
+
+def resolve(link: str, origin: Origin, rules: DocumentRules) -> Target:
+    """The target of one link as written in a document of `origin`."""
+    link = remap(link.strip(), rules.remap)
+    scheme = _scheme(link)
+    if scheme in SKIPPED_SCHEMES:
+        return Target(url=link, excluded=True)
+    if scheme is None and origin.page is not None:
+        return _remote(urljoin(origin.page, link), origin, rules)
+    if scheme in ("http", "https"):
+        return _remote(link, origin, rules)
+    if scheme == "file":
+        return Target(url=link)
+    if scheme is not None:
+        return Target(url=link, error=f"unsupported scheme {scheme!r}")
+    return _local(link, origin, rules)
+
+
+def remap(link: str, rules: tuple[tuple[str, str], ...]) -> str:
+    """The link after the first --remap rule whose pattern matches it."""
+    for pattern, replacement in rules:
+        rewritten, count = re.subn(pattern, replacement, link, count=1)
+        if count:
+            return rewritten
+    return link
+
+
+def _scheme(link: str) -> str | None:
+    if _DRIVE.match(link):
+        return None
+    match = _SCHEME.match(link)
+    return None if match is None else match.group(1).lower()
+
+
+def _remote(link: str, origin: Origin, rules: DocumentRules) -> Target:
+    url, error = normalize_url(link)
+    if error is not None:
+        return Target(url=url, error=error)
+    local = _on_disk(url, rules) if origin.path is not None else None
+    if local is not None:
+        return _local(local, origin, rules)
+    host = urlsplit(url).hostname or ""
+    if rules.default_excludes and _RESERVED.search(host):
+        return Target(url=url, excluded=True)
+    if rules.offline:
+        return Target(url=url, excluded=True)
+    return Target(url=url)
+
+
+def _on_disk(url: str, rules: DocumentRules) -> str | None:
+    """A link into the site that --base-url says the local tree is: its root-relative path."""
+    if rules.base_url is None:
+        return None
+    base = rules.base_url if rules.base_url.endswith("/") else rules.base_url + "/"
+    if url.lower().startswith(base.lower()):
+        return "/" + url[len(base) :]
+    if url.lower() + "/" == base.lower():
+        return "/"
+    return None
+
+
+def _local(link: str, origin: Origin, rules: DocumentRules) -> Target:
+    parts = urlsplit(link)
+    fragment = f"#{parts.fragment}" if parts.fragment or link.endswith("#") else ""
+    path = unquote(parts.path)
+    if origin.path is None:  # stdin: no folder to resolve against
+        return Target(url=link, error="a relative link in standard input has no folder")
+    if not path:
+        target = origin.path
+    elif path.startswith("/"):
+        if rules.root_dir is None:
+            return Target(
+                url=link, error=f"root-relative link {link!r} needs --root-dir DIR to be checked"
+            )
+        target = Path(rules.root_dir) / path.lstrip("/")
+    else:
+        target = origin.path.parent / path
+    absolute = Path(os.path.abspath(target))
+    uri = absolute.as_uri()
+    if path.endswith("/") and not uri.endswith("/"):
+        uri += "/"
+    return Target(url=uri + fragment)
