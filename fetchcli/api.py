@@ -57,7 +57,8 @@ async def open_fetcher(options: FetchOptions) -> AsyncIterator[tuple[Fetcher, Li
     async with AsyncExitStack() as stack:
         cache = None
         if options.cache is not None:  # opened first: a bad file stops the run before any work
-            from fetchcli.sinks.cache import ResultCache, cache_variant
+            from fetchcli.sinks.cache import ResultCache
+            from fetchcli.sinks.cache_key import cache_variant
 
             cache = await stack.enter_async_context(
                 ResultCache(

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, fields
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -66,6 +67,10 @@ class FetchResult:
     truncated: bool = False
     error: ErrorKind | None = None
     message: str | None = None
+    column: int | None = None  # where the link starts in its document (--extract)
+    cached: bool = False  # served from --cache, or from an earlier occurrence in this run
+    saved: str | None = None  # the file --save wrote the body to
+    fetched_at: str | None = None  # RFC 3339, UTC: when the result was completed
 
     def to_record(self) -> dict[str, Any]:
         """The jsonl/csv record: a dict in the contract's key order."""
@@ -99,7 +104,15 @@ def invalid_result(record: UrlRecord) -> FetchResult:
         url=record.url,
         error=ErrorKind.INVALID_URL,
         message=record.error,
+        column=record.column,
+        fetched_at=now(),
     )
+
+
+def now() -> str:
+    """The time for `fetched_at`: RFC 3339, UTC, in milliseconds (`2026-11-30T09:25:36.120Z`)."""
+    stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
+    return stamp.removesuffix("+00:00") + "Z"
 
 
 # The two outcome rules, side by side: their sets differ on purpose. A 500 is

@@ -18,7 +18,8 @@ import pytest
 
 from fetchcli.model import ErrorKind, FetchResult, UrlRecord
 from fetchcli.options import DEFAULT_MAX_CACHE_AGE, Method, RequestSpec, parse_age
-from fetchcli.sinks.cache import NOT_IN_KEY, CacheError, ResultCache, cache_variant
+from fetchcli.sinks.cache import CacheError, ResultCache
+from fetchcli.sinks.cache_key import NOT_IN_KEY, cache_variant
 
 T = TypeVar("T")
 DAY = 86400.0
@@ -92,7 +93,8 @@ def test_stored_result_is_served_with_attempts_zero_and_the_new_records_place(
         return await cache.lookup(record(url), OK_CODES)
 
     served = with_cache(tmp_path / "c.db", body)
-    assert served == FetchResult(
+    assert served is not None and served.fetched_at is not None
+    assert dataclasses.replace(served, fetched_at=None) == FetchResult(
         source="new.txt",
         line=7,
         url=url,
@@ -107,6 +109,7 @@ def test_stored_result_is_served_with_attempts_zero_and_the_new_records_place(
         truncated=True,
         error=None,
         message=None,
+        cached=True,
     )
 
 

@@ -48,6 +48,7 @@ def test_jsonl_has_exactly_the_contract_keys_in_order(site: HTTPServer, run_cli:
     assert list(record) == [
         "source", "line", "url", "final_url", "status", "ok", "size", "elapsed",
         "attempts", "redirects", "content_type", "truncated", "error", "message",
+        "column", "cached", "saved", "fetched_at",
     ]  # fmt: skip
     assert record["source"] == "-" and record["status"] == 200 and record["ok"] is True
     assert record["size"] == len("hello world") and isinstance(record["elapsed"], float)

@@ -47,6 +47,10 @@ SPEC_KEYS = [
     "truncated",
     "error",
     "message",
+    "column",
+    "cached",
+    "saved",
+    "fetched_at",
 ]
 RAW_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
@@ -227,6 +231,10 @@ def test_jsonl_of_ok_result_has_spec_types() -> None:
         "truncated": False,
         "error": None,
         "message": None,
+        "column": None,
+        "cached": False,
+        "saved": None,
+        "fetched_at": None,
     }
     assert type(record["line"]) is int
     assert type(record["status"]) is int
@@ -318,6 +326,10 @@ def test_csv_of_ok_result() -> None:
         "truncated": "false",
         "error": "",
         "message": "",
+        "column": "",
+        "cached": "false",
+        "saved": "",
+        "fetched_at": "",
     }
 
 
@@ -344,7 +356,7 @@ def test_csv_error_is_the_kind_name() -> None:
 def test_csv_quotes_message_with_comma_and_quote() -> None:
     line = make_formatter(Format.CSV).line(timeout_result(message='said "no", then left'))
     assert line is not None
-    assert line.endswith('"said ""no"", then left"')
+    assert '"said ""no"", then left"' in line
 
 
 def test_csv_message_with_comma_and_quote_round_trips() -> None:

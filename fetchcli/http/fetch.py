@@ -32,6 +32,7 @@ from fetchcli.model import (
     UrlRecord,
     invalid_result,
     is_retryable,
+    now,
 )
 from fetchcli.options import MAX_BACKOFF, Method, RequestSpec
 
@@ -55,6 +56,7 @@ class _Attempt:
     retry_after: float | None = None
     sent: bool = False
     saved_partly: bool = False  # a body reached --save: another attempt must not follow
+    saved: str | None = None  # where --save wrote the body
 
 
 async def fetch_one(
@@ -209,7 +211,7 @@ async def _read(
             await asyncio.shield(body.discard())
         raise
     if body is not None:
-        await body.finish(outcome.truncated)
+        outcome.saved = await body.finish(outcome.truncated)
 
 
 def _head_failed(attempt: _Attempt) -> bool:
@@ -256,6 +258,9 @@ def _result(record: UrlRecord, attempt: _Attempt, attempts: int, elapsed: float)
         truncated=attempt.truncated,
         error=attempt.error,
         message=attempt.message,
+        column=record.column,
+        saved=attempt.saved,
+        fetched_at=now(),
     )
 
 

@@ -14,18 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import json
 import sqlite3
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import fields
 from os import PathLike, fspath
 from typing import Any, TypeVar
 
-from fetchcli.model import Fetcher, FetchResult, UrlRecord
-from fetchcli.options import RequestSpec
+from fetchcli.model import Fetcher, FetchResult, UrlRecord, now
 
 SCHEMA_VERSION = 1
 # PRAGMA application_id: "fcli" in ASCII marks the file as a fetchcli cache.
@@ -47,38 +43,6 @@ _Row = tuple[Any, ...]  # the _KEPT fields, then stored_at (time.time() seconds)
 _SELECT = f"SELECT {_COLUMNS} FROM results WHERE url = ?"
 _UPSERT = f"INSERT OR REPLACE INTO results ({_COLUMNS}) VALUES ({', '.join('?' * 8)})"
 _T = TypeVar("_T")
-
-# RequestSpec fields that do not change what a server sends back, so that a
-# result fetched under other values is the same answer; every other field of
-# RequestSpec is part of the key (tests/test_cache.py checks each one).
-NOT_IN_KEY = {
-    "timeout": "how long we wait, not what is asked",
-    "connect_timeout": "how long we wait, not what is asked",
-    "retries": "how often we ask, not what",
-    "backoff": "how often we ask, not what",
-    "max_retry_after": "how often we ask, not what",
-    "accept": "judged again at each lookup against today's list (lychee's rule)",
-    "save_dir": "where a body is written, not what the server sends",
-}
-
-
-def cache_variant(spec: RequestSpec) -> str:
-    """The key prefix for results fetched as `spec` asks; "" for the default request.
-
-    Results differ by how they were fetched (HEAD has no body, --no-follow stops
-    at a redirect, another Authorization sees another page): any difference
-    from the default keys its own entries. Hashed, so that no header value
-    (a token) is stored in the file.
-    """
-    keyed = _keyed(spec)
-    if keyed == _keyed(RequestSpec()):
-        return ""
-    text = json.dumps(keyed, sort_keys=True, default=sorted)
-    return "v2:" + hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
-def _keyed(spec: RequestSpec) -> dict[str, Any]:
-    return {f.name: getattr(spec, f.name) for f in fields(spec) if f.name not in NOT_IN_KEY}
 
 
 class CacheError(Exception):
@@ -189,7 +153,15 @@ class ResultCache:
         fields["truncated"] = bool(fields["truncated"])
         fields["url"] = record.url  # the row's url column also holds the variant's prefix
         return FetchResult(
-            **fields, source=record.source, line=record.line, ok=True, elapsed=0.0, attempts=0
+            **fields,
+            source=record.source,
+            line=record.line,
+            column=record.column,
+            ok=True,
+            elapsed=0.0,
+            attempts=0,
+            cached=True,
+            fetched_at=now(),
         )
 
     async def store(self, result: FetchResult) -> None:
