@@ -107,7 +107,9 @@ def single_process(path: Path, options: FetchOptions) -> dict[Key, dict[str, Any
 def by_key(records: list[dict[str, Any]]) -> dict[Key, dict[str, Any]]:
     """Records by (line, url), asserting each appears once; timings are not outcomes."""
     timing = ("elapsed", "fetched_at")
-    keyed = {(r["line"], r["url"]): {k: v for k, v in r.items() if k not in timing} for r in records}
+    keyed = {
+        (r["line"], r["url"]): {k: v for k, v in r.items() if k not in timing} for r in records
+    }
     assert len(keyed) == len(records), "a record came back more than once"
     return keyed
 
