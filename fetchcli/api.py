@@ -19,6 +19,7 @@ import asyncio
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable
 from contextlib import AsyncExitStack, aclosing, asynccontextmanager
 
+from fetchcli.engine.dedup import Deduplicated
 from fetchcli.engine.limits import Limits
 from fetchcli.engine.stream import stream
 from fetchcli.model import Fetcher, FetchResult, UrlRecord
@@ -51,8 +52,11 @@ async def fetch_stream(
 async def open_fetcher(options: FetchOptions) -> AsyncIterator[tuple[Fetcher, Limits]]:
     """The fetcher a run uses, and the limits the engine applies around it.
 
-    With --workers each process applies its share of --per-host and --rate
-    itself, so the engine here applies none.
+    Remote records go to the HTTP fetcher (or the --workers processes), wrapped
+    in the --cache when one is given. With --extract, `file://` records go to
+    the local checker, and each distinct target is fetched once per run. With
+    --workers each process applies its share of --per-host and --rate itself,
+    so the engine here applies none.
     """
     async with AsyncExitStack() as stack:
         cache = None
@@ -60,27 +64,50 @@ async def open_fetcher(options: FetchOptions) -> AsyncIterator[tuple[Fetcher, Li
             from fetchcli.sinks.cache import ResultCache
             from fetchcli.sinks.cache_key import cache_variant
 
-            cache = await stack.enter_async_context(
-                ResultCache(
-                    options.cache, options.max_cache_age, variant=cache_variant(options.request)
-                )
-            )
-        fetcher: Fetcher
-        if options.schedule.workers > 1:
-            from fetchcli.engine.workers import WorkerPool
-
-            pool = WorkerPool(options.schedule, options.request)
-            fetcher, limits = (await stack.enter_async_context(pool)).fetch, Limits()
-        else:
-            from fetchcli.http.fetch import open_http_fetcher  # httpx: imported when first needed
-
-            limits = Limits.of(options.schedule)
-            fetcher = await stack.enter_async_context(
-                open_http_fetcher(options.request, options.schedule.concurrency, limits.gate)
-            )
+            variant = cache_variant(options.request)
+            cache = ResultCache(options.cache, options.max_cache_age, variant=variant)
+            await stack.enter_async_context(cache)
+        remote, limits = await _open_remote(options, stack)
         if cache is not None:
-            fetcher = cache.wrap(fetcher, options.request.accept)
-        yield fetcher, limits
+            remote = cache.wrap(remote, options.request.accept)
+        if not options.rules.extract:
+            yield remote, limits
+            return
+        yield Deduplicated(_by_scheme(remote, _local_checker(options))), limits
+
+
+async def _open_remote(options: FetchOptions, stack: AsyncExitStack) -> tuple[Fetcher, Limits]:
+    """The HTTP fetcher here, or the --workers pool, and the limits of this engine."""
+    if options.schedule.workers > 1:
+        from fetchcli.engine.workers import WorkerPool
+
+        pool = await stack.enter_async_context(WorkerPool(options.schedule, options.request))
+        return pool.fetch, Limits()
+    from fetchcli.http.fetch import open_http_fetcher  # httpx: imported when first needed
+
+    limits = Limits.of(options.schedule)
+    spec, connections = options.request, options.schedule.concurrency
+    fetcher = await stack.enter_async_context(open_http_fetcher(spec, connections, limits.gate))
+    return fetcher, limits
+
+
+def _local_checker(options: FetchOptions) -> Fetcher:
+    from fetchcli.local import LocalChecker, LocalRules
+
+    docs = options.documents
+    rules = LocalRules(fallback_extensions=docs.fallback_extensions, index_files=docs.index_files)
+    return LocalChecker(rules)
+
+
+def _by_scheme(remote: Fetcher, local: Fetcher) -> Fetcher:
+    """`file:` records to the local checker, every other one to the remote fetcher."""
+
+    async def route(record: UrlRecord) -> FetchResult:
+        if record.url.startswith("file:") and record.error is None:
+            return await local(record)
+        return await remote(record)
+
+    return route
 
 
 async def _records(urls: Urls, rules: InputRules) -> AsyncGenerator[UrlRecord, None]:

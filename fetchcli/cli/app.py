@@ -73,6 +73,30 @@ def _workers(text: str) -> int:
         usage_error(f"--workers expects a number or auto (got {text!r})")
 
 
+def _list(text: str) -> tuple[str, ...]:
+    """A comma-separated option value: `md,html` or `.md, .html`."""
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
+def _remap(rule: str) -> tuple[str, str]:
+    pattern, _, replacement = rule.strip().partition(" ")
+    if not pattern or not replacement.strip():
+        usage_error(f"--remap expects 'REGEX REPLACEMENT' (got {rule!r})")
+    return pattern, replacement.strip()
+
+
+def _exclude_files(names: list[str] | None) -> tuple[str, ...]:
+    """The regexes of each --exclude-file, one per line (blank lines and # comments skipped)."""
+    patterns: list[str] = []
+    for name in _from_env(names, "exclude-file"):
+        try:
+            lines = Path(name).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            usage_error(f"--exclude-file: cannot read {name!r}: {getattr(exc, 'strerror', exc)}")
+        patterns += [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    return tuple(patterns)
+
+
 class _Where:
     """Usage messages that say when a bad value came from a FETCHCLI_* variable, not a flag."""
 
@@ -203,8 +227,77 @@ def fetch(
         str | None, _option("--shard", help="Process only shard K of N: K/N.", show_default=False)
     ] = None,
     extract: Annotated[
-        bool, _option("--extract", help="Fetch every http(s) URL found in free text.")
+        bool,
+        _option(
+            "--extract",
+            help="Check the links in SOURCEs: documents, folders, globs or page URLs.",
+        ),
     ] = False,
+    extensions: Annotated[
+        str, _option("--extensions", help="Document types a folder walk reads (--extract).")
+    ] = ",".join(e.lstrip(".") for e in opt.DEFAULT_EXTENSIONS),
+    hidden: Annotated[
+        bool, _option("--hidden", help="Walk hidden files and folders too (--extract).")
+    ] = False,
+    no_ignore: Annotated[
+        bool, _option("--no-ignore", help="Walk what .gitignore files ignore too (--extract).")
+    ] = False,
+    files_from: Annotated[
+        list[str] | None,
+        _list_option("--files-from", help="Read more SOURCEs from FILE, one per line."),
+    ] = None,
+    include_verbatim: Annotated[
+        bool,
+        _option("--include-verbatim", help="Check links in code blocks and comments too."),
+    ] = False,
+    root_dir: Annotated[
+        str | None,
+        _option(
+            "--root-dir",
+            help="Where /root-relative links of local documents point.",
+            show_default=False,
+        ),
+    ] = None,
+    base_url: Annotated[
+        str | None,
+        _option(
+            "--base-url",
+            help="The site the local tree is: links to it are checked on disk.",
+            show_default=False,
+        ),
+    ] = None,
+    fallback_extensions: Annotated[
+        str,
+        _option("--fallback-extensions", help="Try these when a linked file is missing: md,html."),
+    ] = "",
+    index_files: Annotated[
+        str,
+        _option("--index-files", help="A linked folder needs one of these: index.html,README.md."),
+    ] = "",
+    remap: Annotated[
+        list[str] | None,
+        _list_option("--remap", help="Rewrite links first: 'REGEX REPLACEMENT' (repeatable)."),
+    ] = None,
+    check_fragments: Annotated[
+        bool, _option("--check-fragments", help="Check #fragments of remote HTML pages too.")
+    ] = False,
+    offline: Annotated[
+        bool, _option("--offline", help="Check only local links and anchors; fetch nothing.")
+    ] = False,
+    dump: Annotated[
+        bool, _option("--dump", help="List the links that would be checked, and stop.")
+    ] = False,
+    no_default_excludes: Annotated[
+        bool,
+        _option(
+            "--no-default-excludes",
+            help="Check example.com, *.test, localhost and other reserved names too.",
+        ),
+    ] = False,
+    exclude_file: Annotated[
+        list[str] | None,
+        _list_option("--exclude-file", help="Read --exclude regexes from FILE, one per line."),
+    ] = None,
     include: Annotated[
         list[str] | None,
         _list_option("--include", help="Fetch only URLs matching this regex (repeatable)."),
@@ -300,7 +393,19 @@ def fetch(
             shard=shard,
             extract=extract,
             include=_from_env(include, "include"),
-            exclude=_from_env(exclude, "exclude"),
+            exclude=(*_from_env(exclude, "exclude"), *_exclude_files(exclude_file)),
+            extensions=_list(extensions),
+            hidden=hidden,
+            ignore=not no_ignore,
+            include_verbatim=include_verbatim,
+            root_dir=root_dir,
+            base_url=base_url,
+            remap=tuple(_remap(rule) for rule in _from_env(remap, "remap")),
+            default_excludes=not no_default_excludes,
+            offline=offline,
+            check_fragments=check_fragments,
+            fallback_extensions=_list(fallback_extensions),
+            index_files=_list(index_files),
         )
     except ValueError as exc:
         usage_error(where.said(str(exc)))
@@ -317,6 +422,8 @@ def fetch(
         demo=demo,
         resume=resume,
         report=report,
+        files_from=_from_env(files_from, "files-from"),
+        dump=dump,
     )
     env = Environment()
     problems = usage_problems(options, settings, stdin_isatty=bool(env.stdin_isatty))

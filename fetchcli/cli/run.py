@@ -16,7 +16,7 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import aclosing
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,17 +26,19 @@ from fetchcli.cli.environment import Environment, fit_open_files
 from fetchcli.cli.exitcodes import ExitCode, Outcome, exit_code
 from fetchcli.cli.signals import GentleStop, exit_at_once_on_signal
 from fetchcli.cli.terminal import Terminal
-from fetchcli.cli.usage import RunSettings, UsageProblem, sources_to_read
+from fetchcli.cli.usage import RunSettings, UsageProblem, documents_to_read, sources_to_read
 from fetchcli.engine.workers import WorkerError
 from fetchcli.http.save import SaveError
 from fetchcli.model import FetchResult, UrlRecord
 from fetchcli.options import FetchOptions
 from fetchcli.sinks import resume
 from fetchcli.sinks.cache import CacheError
+from fetchcli.sinks.dump import dump_header, dump_line
 from fetchcli.sinks.formats import make_formatter
 from fetchcli.sinks.resume import ResumeState
 from fetchcli.sinks.summary import Summary, SummaryFigures
 from fetchcli.sinks.writer import LineSink
+from fetchcli.sources.extract import document_records
 from fetchcli.sources.readers import (
     STDIN,
     aiter_in_thread,
@@ -175,6 +177,13 @@ class Run:
                 finally:
                     self.summary.excluded = self.stats.excluded
             return
+        if self.options.rules.extract:
+            documents = await self._documents()
+            try:
+                await self._fetch(aiter_in_thread(documents))
+            finally:
+                self.summary.excluded = self.stats.excluded
+            return
         counting = threading.Event()
         if STDIN not in self.sources and self._countable():
             sources, shard = self.sources, self.options.rules.shard
@@ -191,6 +200,26 @@ class Run:
             counting.set()
             self.summary.excluded = self.stats.excluded
 
+    async def _documents(self) -> Iterator[UrlRecord]:
+        """--extract: the records of the links in every document (pages fetched first)."""
+        env, options = self.env, self.options
+        found = await asyncio.to_thread(
+            documents_to_read, options, self.settings, bool(env.stdin_isatty)
+        )
+        documents = found[0]
+        pages = [d.url for d in documents if d.url is not None]
+        texts = {}
+        if pages and not options.documents.offline:
+            from fetchcli.http.page import fetch_pages
+
+            texts = await fetch_pages(pages, options.request)
+        records = document_records(
+            documents, options.rules, options.documents, self.stats, env.stdin, texts
+        )
+        if self.resume is not None:
+            records = self.resume.pending(records, by_url=True)
+        return records
+
     def _countable(self) -> bool:
         return not self.options.rules.filters
 
@@ -201,6 +230,9 @@ class Run:
                 yield record
 
     async def _fetch(self, records: AsyncIterator[UrlRecord]) -> None:
+        if self.settings.dump:
+            await self._dump(records)
+            return
         header = self.formatter.header()
         if header is not None and not (self.resume and self.resume.keys):
             await self._emit(header)
@@ -211,6 +243,17 @@ class Run:
         footer = self.formatter.footer()
         if footer is not None:
             await self._emit(footer)
+
+    async def _dump(self, records: AsyncIterator[UrlRecord]) -> None:
+        """--dump: the links that would be checked, in --format, and nothing fetched."""
+        fmt = self.settings.output_format
+        header = dump_header(fmt)
+        if header is not None:
+            await self._emit(header)
+        async for record in records:
+            line = dump_line(record, fmt)
+            if line is not None:
+                await self._emit(line)
 
     async def _take(self, result: FetchResult) -> None:
         self.summary.add(result)
@@ -245,7 +288,8 @@ class Run:
     def _finish(self, figures: SummaryFigures) -> int:
         interrupted = self.signals.received is not None
         nothing_done = self.input_error is not None and not self.summary.total
-        if not self.settings.quiet and not self.terminal.broken_pipe and not nothing_done:
+        quiet = self.settings.quiet or self.settings.dump
+        if not quiet and not self.terminal.broken_pipe and not nothing_done:
             self.terminal.print_summary(figures, interrupted=interrupted)
             if self.demo is not None:
                 self.terminal.report_demo(self.summary.total, self.demo.mismatches)

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from errno import ENOENT
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fetchcli.options import FetchOptions
 from fetchcli.sinks.formats import Format
-from fetchcli.sinks.report import REPORTS
 from fetchcli.sources.readers import STDIN, check_readable
+
+if TYPE_CHECKING:
+    from fetchcli.sources.walk import Document
 
 
 class UsageProblem(Exception):
@@ -33,6 +37,8 @@ class RunSettings:
     demo: bool = False
     resume: bool = False
     report: Path | None = None
+    files_from: tuple[str, ...] = ()  # files naming more sources, one per line (--extract)
+    dump: bool = False  # list the links --extract would check, and stop
 
 
 def sources_to_read(settings: RunSettings, stdin_isatty: bool) -> list[str]:
@@ -42,11 +48,41 @@ def sources_to_read(settings: RunSettings, stdin_isatty: bool) -> list[str]:
     return [STDIN]
 
 
+def documents_to_read(
+    options: FetchOptions, settings: RunSettings, stdin_isatty: bool
+) -> tuple[list[Document], list[str]]:
+    """The documents of an --extract run, and a problem for each source that names none."""
+    from fetchcli.sources.walk import expand_sources, read_files_from
+
+    listed: list[str] = []
+    problems = []
+    for name in settings.files_from:
+        try:
+            listed += read_files_from(name)
+        except OSError as exc:
+            problems.append(f"--files-from: cannot read {name!r}: {exc.strerror or exc}")
+    docs = options.documents
+    sources = (
+        settings.sources if settings.sources or listed else sources_to_read(settings, stdin_isatty)
+    )
+    documents, missing = expand_sources(
+        sources, extensions=docs.extensions, hidden=docs.hidden, ignore=docs.ignore,
+        files_from=listed,
+    )  # fmt: skip
+    return documents, problems + missing
+
+
 def usage_problems(
     options: FetchOptions, settings: RunSettings, *, stdin_isatty: bool
 ) -> list[str]:
     """Every usage problem of a run, in the order a user would fix them; empty if none."""
-    problems = _source_problems(settings, stdin_isatty)
+    if options.rules.extract and not settings.demo:
+        problems = _extract_problems(options, settings, stdin_isatty)
+    else:
+        problems = _source_problems(settings, stdin_isatty)
+        if settings.files_from or settings.dump:
+            flag = "--files-from" if settings.files_from else "--dump"
+            problems.append(f"{flag} reads documents: use it with --extract")
     problems += _resume_problems(settings, sources_to_read(settings, stdin_isatty))
     for flag, path in (
         ("-o/--output", settings.output),
@@ -54,11 +90,31 @@ def usage_problems(
         ("--report", settings.report),
     ):
         problems += _writable(flag, path)
-    if settings.report is not None and settings.report.suffix.lower() not in REPORTS:
-        choices = " or ".join(f"{suffix} ({kind.description})" for suffix, kind in REPORTS.items())
-        problems.append(f"--report FILE must end in {choices}, got '{settings.report}'")
+    if settings.report is not None:
+        problems += _report_problems(settings.report)
     if options.request.save_dir is not None:
         problems += _creatable_dir("--save", Path(options.request.save_dir))
+    return problems
+
+
+def _report_problems(path: Path) -> list[str]:
+    from fetchcli.sinks.report import REPORTS  # only a run that writes one pays for the import
+
+    if path.suffix.lower() in REPORTS:
+        return []
+    choices = " or ".join(f"{suffix} ({kind.description})" for suffix, kind in REPORTS.items())
+    return [f"--report FILE must end in {choices}, got '{path}'"]
+
+
+def _extract_problems(
+    options: FetchOptions, settings: RunSettings, stdin_isatty: bool
+) -> list[str]:
+    if not settings.sources and not settings.files_from and stdin_isatty:
+        return ["no documents to read: give files, folders or globs, or - for stdin"]
+    problems = documents_to_read(options, settings, stdin_isatty)[1]
+    root = options.documents.root_dir
+    if root is not None and not Path(root).is_dir():
+        problems.append(f"--root-dir: no directory {root!r}")
     return problems
 
 
@@ -74,7 +130,8 @@ def _source_problems(settings: RunSettings, stdin_isatty: bool) -> list[str]:
         try:
             check_readable(name)
         except OSError as exc:
-            problems.append(f"cannot read source {name!r}: {exc.strerror or exc}")
+            hint = " (a URL source starts with http:// or https://)" if exc.errno == ENOENT else ""
+            problems.append(f"cannot read source {name!r}: {exc.strerror or exc}{hint}")
     return problems
 
 

@@ -268,6 +268,8 @@ def _cwd() -> str | None:
 
 def _result(record: UrlRecord, **fields: Any) -> FetchResult:
     """A result for `record`: the one place that copies the record's fields into it."""
+    if "elapsed" in fields:
+        fields["elapsed"] = round(fields["elapsed"], 6)
     return FetchResult(
         source=record.source,
         line=record.line,

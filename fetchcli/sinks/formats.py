@@ -42,6 +42,8 @@ def status_label(result: FetchResult) -> str:
     # A timeout or reset after the headers came has a status, but not a usable one.
     if result.status is not None and result.error in (None, ErrorKind.HTTP_STATUS):
         return str(result.status)
+    if result.ok:
+        return "OK"  # a local file found on disk: no status to show
     return error_label(result.error)
 
 

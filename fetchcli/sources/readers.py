@@ -40,8 +40,16 @@ def _read_lines(name: str, stdin: BinaryIO | None = None) -> Iterator[tuple[int,
     if name == STDIN:
         yield from _split(sys.stdin.buffer if stdin is None else stdin)
         return
+    if is_url_source(name):
+        yield 1, name.encode("utf-8", "surrogateescape"), False
+        return
     with open(name, "rb") as stream:
         yield from _split(stream)
+
+
+def is_url_source(name: str) -> bool:
+    """Whether a SOURCE is one http(s) URL to fetch: not an existing file, but a URL."""
+    return name.lower().startswith(("http://", "https://")) and not os.path.exists(name)
 
 
 def _split(stream: BinaryIO) -> Iterator[tuple[int, bytes, bool]]:
@@ -83,7 +91,7 @@ def _long_line(piece: bytes, stream: BinaryIO) -> tuple[bytes, bool]:
 
 def check_readable(name: str) -> None:
     """Raise OSError now if a source cannot be opened, so the CLI can exit 2 before work."""
-    if name != STDIN:
+    if name != STDIN and not is_url_source(name):
         with open(name, "rb"):
             pass
 

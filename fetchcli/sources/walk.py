@@ -167,7 +167,7 @@ class _Walker:
                     is_file and self._wanted(name) and not self._ignored(entry.path, False, layers)
                 ):
                     key = os.path.realpath(entry.path) if entry.is_symlink() else entry.path
-                    yield key, Document(name=prefix + name, path=Path(prefix + name))
+                    yield key, _found(prefix + name)
             stack.extend(reversed(below))
 
     def _glob(self, pattern: str) -> tuple[list[_Found], str | None]:
@@ -216,7 +216,7 @@ class _Walker:
                         below.append((*child, parts, layers, resolved))
                 elif is_file and not self._ignored(entry.path, False, layers):
                     key = entry.path if resolved and not link else os.path.realpath(entry.path)
-                    yield key, Document(name=prefix + name, path=Path(prefix + name))
+                    yield key, _found(prefix + name)
             stack.extend(reversed(below))
 
     def _wanted(self, name: str) -> bool:
@@ -280,3 +280,9 @@ class _Walker:
             if include is not None:
                 return include
         return False
+
+
+def _found(name: str) -> Document:
+    """A document found in a walk; `./x.md` is shown as `x.md`, as git and editors show it."""
+    shown = name.removeprefix("." + os.sep) if name.startswith("." + os.sep) else name
+    return Document(name=shown, path=Path(name))

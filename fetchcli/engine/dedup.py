@@ -1,0 +1,79 @@
+"""Each distinct target fetched once per run; every later occurrence reuses its outcome.
+
+A documentation tree links to the same pages from many places. Every place
+gets its own record (its own source, line and column), but the target is
+requested once: a repeat waits for the first request if it is still in
+flight, and is then answered with `attempts` 0 and `cached` true.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from urllib.parse import urlsplit, urlunsplit
+
+from fetchcli.model import Fetcher, FetchResult, UrlRecord, now
+
+
+def target_key(url: str) -> str:
+    """What one request answers: an http(s) URL without its fragment; a local link as it is."""
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https"):
+        netloc = parts.netloc.lower()
+        return urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
+    return url  # file: a fragment is a check of its own
+
+
+class Deduplicated:
+    """A fetcher that asks `fetcher` once per distinct target and reuses the outcome.
+
+    Usage: `fetch = Deduplicated(http_fetcher)`; `await fetch(record)` for every occurrence.
+    """
+
+    def __init__(self, fetcher: Fetcher) -> None:
+        self._fetcher = fetcher
+        self._done: dict[str, FetchResult] = {}
+        self._pending: dict[str, asyncio.Future[FetchResult]] = {}
+
+    async def __call__(self, record: UrlRecord) -> FetchResult:
+        if record.error is not None:
+            return await self._fetcher(record)
+        key = target_key(record.url)
+        done = self._done.get(key)
+        if done is not None:
+            return _repeat(done, record)
+        pending = self._pending.get(key)
+        if pending is not None:
+            first = await asyncio.shield(pending)
+            return _repeat(first, record)
+        future: asyncio.Future[FetchResult] = asyncio.get_running_loop().create_future()
+        self._pending[key] = future
+        try:
+            result = await self._fetcher(record)
+        except asyncio.CancelledError:
+            future.cancel()  # waiting repeats share the first one's fate: a stop ends the run
+            raise
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved here: the waiters re-raise it, nobody else must
+            raise
+        finally:
+            del self._pending[key]
+        self._done[key] = result
+        future.set_result(result)
+        return result
+
+
+def _repeat(first: FetchResult, record: UrlRecord) -> FetchResult:
+    """The first occurrence's outcome, told for this occurrence's place."""
+    return replace(
+        first,
+        source=record.source,
+        line=record.line,
+        column=record.column,
+        url=record.url,
+        elapsed=0.0,
+        attempts=0,
+        cached=True,
+        fetched_at=now(),
+    )

@@ -1,0 +1,44 @@
+"""Pages given as --extract sources: fetched once, as text, for their links."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+
+from fetchcli.http.client import make_client
+from fetchcli.options import RequestSpec
+
+
+async def fetch_pages(urls: list[str], spec: RequestSpec) -> dict[str, tuple[str, str]]:
+    """Each page that could be read: url → (final URL after redirects, text).
+
+    A page that fails is left out; its URL is then checked like a link, so
+    the run reports why.
+    """
+    if not urls:
+        return {}
+    async with make_client(spec, min(len(urls), 10)) as client:
+        found = await asyncio.gather(*(_fetch(client, url, spec) for url in urls))
+    return {url: page for url, page in zip(urls, found, strict=True) if page is not None}
+
+
+async def _fetch(client: httpx.AsyncClient, url: str, spec: RequestSpec) -> tuple[str, str] | None:
+    try:
+        async with asyncio.timeout(spec.timeout):
+            request = client.build_request("GET", url)
+            response = await client.send(request, stream=True, follow_redirects=True)
+            try:
+                if response.status_code not in spec.accept:
+                    return None
+                body = bytearray()
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    if len(body) >= spec.max_body:
+                        break
+                text = bytes(body[: spec.max_body]).decode(response.encoding or "utf-8", "replace")
+                return str(response.url), text
+            finally:
+                await response.aclose()
+    except (httpx.HTTPError, httpx.InvalidURL, TimeoutError, OSError, LookupError):
+        return None
