@@ -73,7 +73,15 @@ async def open_fetcher(options: FetchOptions) -> AsyncIterator[tuple[Fetcher, Li
         if not options.rules.extract:
             yield remote, limits
             return
-        yield Deduplicated(_by_scheme(remote, _local_checker(options))), limits
+        remote = Deduplicated(remote)  # one request per page, whatever its #fragments
+        if options.documents.check_fragments:
+            from fetchcli.http.page import open_page_reader
+            from fetchcli.local.fragments import RemoteFragments
+
+            connections = options.schedule.concurrency
+            read = await stack.enter_async_context(open_page_reader(options.request, connections))
+            remote = RemoteFragments(remote, read)
+        yield _by_scheme(remote, Deduplicated(_local_checker(options))), limits
 
 
 async def _open_remote(options: FetchOptions, stack: AsyncExitStack) -> tuple[Fetcher, Limits]:

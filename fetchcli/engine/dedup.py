@@ -16,7 +16,10 @@ from fetchcli.model import Fetcher, FetchResult, UrlRecord, now
 
 
 def target_key(url: str) -> str:
-    """What one request answers: an http(s) URL without its fragment; a local link as it is."""
+    """What one request answers: an http(s) URL without its fragment; a local link as it is.
+
+    A remote fragment is checked after the request (--check-fragments), per occurrence.
+    """
     parts = urlsplit(url)
     if parts.scheme in ("http", "https"):
         netloc = parts.netloc.lower()

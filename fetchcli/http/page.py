@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 import httpx
 
 from fetchcli.http.client import make_client
 from fetchcli.options import RequestSpec
+
+ReadPage = Callable[[str], Awaitable[str | None]]
 
 
 async def fetch_pages(urls: list[str], spec: RequestSpec) -> dict[str, tuple[str, str]]:
@@ -42,3 +46,15 @@ async def _fetch(client: httpx.AsyncClient, url: str, spec: RequestSpec) -> tupl
                 await response.aclose()
     except (httpx.HTTPError, httpx.InvalidURL, TimeoutError, OSError, LookupError):
         return None
+
+
+@asynccontextmanager
+async def open_page_reader(spec: RequestSpec, connections: int) -> AsyncIterator[ReadPage]:
+    """`read(url)`: a page's text, or None; one client for every page of a run."""
+    async with make_client(spec, connections) as client:
+
+        async def read(url: str) -> str | None:
+            page = await _fetch(client, url, spec)
+            return None if page is None else page[1]
+
+        yield read

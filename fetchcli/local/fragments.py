@@ -1,0 +1,51 @@
+"""--check-fragments for remote pages: an http(s) link's #fragment against the page's ids."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from fetchcli.model import ErrorKind, Fetcher, FetchResult, UrlRecord
+from fetchcli.sources.documents import DocumentKind, anchors
+
+# Reads a page's text (None when it cannot be read): injected, so no wire is imported here.
+ReadPage = Callable[[str], Awaitable[str | None]]
+
+
+class RemoteFragments:
+    """A fetcher that also checks the #fragment of an ok HTML page, reading each page once.
+
+    Usage: `fetch = RemoteFragments(http_fetcher, read_page)`; `await fetch(record)`.
+    """
+
+    def __init__(self, fetcher: Fetcher, read_page: ReadPage) -> None:
+        self._fetcher = fetcher
+        self._read_page = read_page
+        self._anchors: dict[str, asyncio.Future[frozenset[str] | None]] = {}
+
+    async def __call__(self, record: UrlRecord) -> FetchResult:
+        result = await self._fetcher(record)
+        parts = urlsplit(record.url)
+        fragment = unquote(parts.fragment)
+        if not fragment or not result.ok or "html" not in (result.content_type or ""):
+            return result
+        page = urlunsplit((*parts[:4], ""))
+        ids = await self._ids(page)
+        if ids is None or fragment in ids or fragment.lower() == "top":
+            return result
+        return replace(
+            result, ok=False, error=ErrorKind.FRAGMENT, message=f"no anchor #{fragment} in {page}"
+        )
+
+    async def _ids(self, page: str) -> frozenset[str] | None:
+        """The ids of a page, read once however many links point into it."""
+        future = self._anchors.get(page)
+        if future is None:
+            future = self._anchors[page] = asyncio.ensure_future(self._read(page))
+        return await asyncio.shield(future)
+
+    async def _read(self, page: str) -> frozenset[str] | None:
+        text = await self._read_page(page)
+        return None if text is None else anchors(text, DocumentKind.HTML)
