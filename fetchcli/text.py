@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit, urlunsplit
 
 # C0 controls, DEL, C1 controls and bidirectional overrides: never written raw,
 # so that nothing from the network can move a terminal's cursor, change its
@@ -33,3 +34,18 @@ def human_size(size: int | None) -> str:
             return f"{size}B" if unit == "B" else f"{value:.1f}{unit}"
         value /= 1024
     raise AssertionError("unreachable")
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password shown as `***` (`https://user:***@host/`); others unchanged."""
+    if "@" not in url:
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    userinfo, at, host = parts.netloc.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    if not at or not colon or not password:
+        return url
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))

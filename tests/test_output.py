@@ -30,7 +30,7 @@ from fetchcli.sinks.formats import (
     status_label,
 )
 from fetchcli.sinks.writer import _PENDING_LINES, LineSink
-from fetchcli.text import human_size, safe_text
+from fetchcli.text import human_size, redact_url, safe_text
 
 SPEC_KEYS = [
     "source",
@@ -919,3 +919,48 @@ def test_sink_with_a_slow_reader_does_not_block_the_event_loop() -> None:
     gaps = [b - a for a, b in itertools.pairwise(while_waiting)]
     assert max(gaps) < 0.25  # never held up for the stalled writes
     assert stream.getvalue() == "".join(f"{line}\n" for line in lines)
+
+
+# --- what text output shows, redaction, spreadsheet safety ----------------
+
+
+def test_text_shows_where_a_redirect_led() -> None:
+    moved = ok_result(redirects=2, final_url="https://a.example/new")
+    assert format_text(moved).endswith(" https://a.example/ → https://a.example/new")
+
+
+def test_text_marks_a_truncated_body() -> None:
+    assert format_text(ok_result(truncated=True)).endswith(" (truncated)")
+
+
+def test_text_shows_a_local_file_found_as_ok() -> None:
+    found = ok_result(status=None, url="file:///repo/a.md", final_url="file:///repo/a.md")
+    assert format_text(found).startswith("OK ")
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://user:secret@a.example/x", "https://user:***@a.example/x"),
+        ("https://user@a.example/x", "https://user@a.example/x"),
+        ("https://a.example/x?mail=me@b.example", "https://a.example/x?mail=me@b.example"),
+        ("https://a.example/", "https://a.example/"),
+    ],
+)
+def test_redact_url_hides_only_a_password(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+def test_no_output_shows_a_password_in_a_url() -> None:
+    result = ok_result(url="https://u:s3cret@a.example/", final_url="https://u:s3cret@a.example/")
+    csv_line = make_formatter(Format.CSV).line(result)
+    for line in (format_text(result), format_jsonl(result), csv_line):
+        assert line is not None and "s3cret" not in line and "u:***@a.example" in line
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@"])
+def test_csv_cells_from_servers_cannot_be_formulas(start: str) -> None:
+    result = timeout_result(message=f"{start}HYPERLINK(1)", content_type=f"{start}cmd")
+    row = dict(zip(SPEC_KEYS, csv_rows(result)[1], strict=True))
+    assert row["message"] == f"'{start}HYPERLINK(1)" and row["content_type"] == f"'{start}cmd"
+    assert row["source"] == "-"  # our own cells are written as they are

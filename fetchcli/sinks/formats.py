@@ -11,10 +11,10 @@ import io
 import json
 import re
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from fetchcli.model import FIELDS, ErrorKind, FetchResult
-from fetchcli.text import human_size, safe_text
+from fetchcli.text import human_size, redact_url, safe_text
 
 # JSON escapes C0 itself; DEL, C1 and bidi overrides pass through json.dumps unescaped.
 _JSON_UNSAFE = re.compile(r"[\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
@@ -48,16 +48,24 @@ def status_label(result: FetchResult) -> str:
 
 
 def format_text(result: FetchResult) -> str:
-    """`STATUS SIZE TIME URL`, or `ERR:kind - TIME URL` when there is no usable status."""
-    return (
+    """`STATUS SIZE TIME URL`, then `→ FINAL_URL` when it moved and `(truncated)` when cut.
+
+    `ERR:kind` stands in place of the status when there is no usable status.
+    """
+    line = (
         f"{status_label(result)} {human_size(result.size)} {result.elapsed:.3f}s"
-        f" {safe_text(result.url)}"
+        f" {safe_text(redact_url(result.url))}"
     )
+    if result.redirects and result.final_url and result.final_url != result.url:
+        line += f" → {safe_text(redact_url(result.final_url))}"
+    if result.truncated:
+        line += " (truncated)"
+    return line
 
 
 def format_jsonl(result: FetchResult) -> str:
     """One JSON object with the contract's keys in order."""
-    line = json.dumps(result.to_record(), ensure_ascii=False)
+    line = json.dumps(_shown(result), ensure_ascii=False)
     if _JSON_UNSAFE.search(line):
         line = _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", line)
     return line
@@ -126,8 +134,32 @@ class CsvFormat(_LineFormat):
     def line(self, result: FetchResult) -> str | None:
         self._buffer.seek(0)
         self._buffer.truncate()
-        self._writer.writerow([_csv_value(v) for v in result.to_record().values()])
+        record = _shown(result)
+        for name in _FROM_SERVERS:
+            record[name] = _inert(record[name])
+        self._writer.writerow([_csv_value(v) for v in record.values()])
         return self._buffer.getvalue()
+
+
+def _shown(result: FetchResult) -> dict[str, Any]:
+    """The record as written: a password in a URL shown as `***`."""
+    record = result.to_record()
+    for name in ("url", "final_url"):
+        if record[name]:
+            record[name] = redact_url(record[name])
+    return record
+
+
+# CSV cells whose text a server chose; OWASP: a cell starting with one of these
+# is a formula to a spreadsheet, so it is written with a leading apostrophe.
+_FROM_SERVERS = ("content_type", "message")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _inert(value: object) -> object:
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
 
 
 def _csv_value(value: object) -> object:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from fetchcli.model import FetchResult, UrlRecord
+from fetchcli.text import redact_url
 
 Key = tuple[str, int] | tuple[str, int, str]
 
@@ -29,10 +30,11 @@ class ResumeState:
     def pending(self, records: Iterable[UrlRecord], by_url: bool) -> Iterator[UrlRecord]:
         """The records not yet in the file; ResumeError if the input no longer matches it."""
         for record in records:
-            done = self.keys.get(record_key(record.source, record.line, record.url, by_url))
+            url = redact_url(record.url)  # as the file holds it
+            done = self.keys.get(record_key(record.source, record.line, url, by_url))
             if done is None:
                 yield record
-            elif done != _url_hash(record.url):
+            elif done != _url_hash(url):
                 raise ResumeError(
                     f"--resume: line {record.line} of {record.source!r} is not the URL that"
                     f" {self.path!r} holds for it; the input changed, so start a new file"
