@@ -144,8 +144,44 @@ def test_unreadable_source_is_a_usage_error(run_cli: RunCli, tmp_path: Path) -> 
 def test_unwritable_output_is_a_usage_error(
     run_cli: RunCli, url_file: UrlFile, tmp_path: Path
 ) -> None:
-    result = run_cli(str(url_file(REFUSED)), "-o", str(tmp_path / "no" / "dir" / "out.txt"))
+    (tmp_path / "a-file").write_text("")
+    result = run_cli(str(url_file(REFUSED)), "-o", str(tmp_path / "a-file" / "out.txt"))
     assert result.exit_code == 2 and "--output" in result.stderr
+
+
+def test_missing_folders_of_every_output_are_made(
+    run_cli: RunCli, url_file: UrlFile, tmp_path: Path
+) -> None:
+    new = tmp_path / "new"
+    outputs = {
+        "-o": new / "a" / "out.txt",
+        "--summary-json": new / "b" / "s.json",
+        "--report": new / "c" / "r.md",
+        "--cache": new / "d" / "links.db",
+    }
+    args = [arg for flag, path in outputs.items() for arg in (flag, str(path))]
+    result = run_cli(str(url_file(REFUSED)), "-q", "-r", "0", *args)
+    assert result.exit_code == 3
+    assert all(path.is_file() for path in outputs.values())
+
+
+def test_output_naming_an_input_file_is_refused_before_it_is_touched(
+    run_cli: RunCli, url_file: UrlFile
+) -> None:
+    path = url_file(REFUSED, REFUSED)
+    before = path.read_bytes()
+    result = run_cli(str(path), "-o", str(path))
+    assert result.exit_code == 2 and "input file is output file" in result.stderr
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("flag", ["--summary-json", "--report"])
+def test_two_outputs_naming_one_file_are_refused(
+    run_cli: RunCli, url_file: UrlFile, tmp_path: Path, flag: str
+) -> None:
+    out = tmp_path / "out.md"
+    result = run_cli(str(url_file(REFUSED)), "-o", str(out), flag, str(out))
+    assert result.exit_code == 2 and flag in result.stderr and not out.exists()
 
 
 def test_summary_goes_to_stderr_and_results_to_stdout(site: HTTPServer, run_cli: RunCli) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -96,8 +97,14 @@ class Run:
         """The side effects before fetching: file limit, --save, --report, --resume, output."""
         warn = self.env.stderr.write
         self.options = fit_open_files(self.options, lambda line: warn(line + "\n"))
-        if self.options.request.save_dir is not None:
-            Path(self.options.request.save_dir).mkdir(parents=True, exist_ok=True)
+        made = [self.options.request.save_dir] if self.options.request.save_dir else []
+        for path in (self.settings.output, self.settings.summary_json, self.settings.report):
+            if path is not None and str(path) != "-":
+                made.append(str(path.parent))
+        if self.options.cache is not None:
+            made.append(os.path.dirname(self.options.cache))
+        for folder in filter(None, made):  # missing folders are made, as `mkdir -p` would
+            Path(folder).mkdir(parents=True, exist_ok=True)
         if self.settings.report is not None:
             from fetchcli.sinks.report import ReportError, open_report
 

@@ -84,12 +84,10 @@ def usage_problems(
             flag = "--files-from" if settings.files_from else "--dump"
             problems.append(f"{flag} reads documents: use it with --extract")
     problems += _resume_problems(settings, sources_to_read(settings, stdin_isatty))
-    for flag, path in (
-        ("-o/--output", settings.output),
-        ("--summary-json", settings.summary_json),
-        ("--report", settings.report),
-    ):
+    outputs = _outputs(options, settings)
+    for flag, path in outputs:
         problems += _writable(flag, path)
+    problems += _collisions(outputs, sources_to_read(settings, stdin_isatty))
     if settings.report is not None:
         problems += _report_problems(settings.report)
     if options.request.save_dir is not None:
@@ -148,21 +146,47 @@ def _resume_problems(settings: RunSettings, sources: list[str]) -> list[str]:
     return []
 
 
-def _writable(flag: str, path: Path | None) -> list[str]:
-    """Whether a file can be written, found now rather than after the run."""
-    if path is None or str(path) == "-":
-        return []
+def _outputs(options: FetchOptions, settings: RunSettings) -> list[tuple[str, Path]]:
+    """The files a run writes, by flag (their missing folders are created)."""
+    named = (
+        ("-o/--output", settings.output),
+        ("--summary-json", settings.summary_json),
+        ("--report", settings.report),
+        ("--cache", None if options.cache is None else Path(options.cache)),
+    )
+    return [(flag, path) for flag, path in named if path is not None and str(path) != "-"]
+
+
+def _writable(flag: str, path: Path) -> list[str]:
+    """Whether a file can be written (or made, folders and all), found now, not after the run."""
     if path.is_dir():
         return [f"{flag}: {str(path)!r} is a directory"]
-    if not path.parent.is_dir():
-        return [f"{flag}: no directory {str(path.parent)!r}"]
-    if not os.access(path if path.exists() else path.parent, os.W_OK):
-        return [f"{flag}: cannot write {str(path)!r}"]
-    return []
+    if path.exists():
+        return [] if os.access(path, os.W_OK) else [f"{flag}: cannot write {str(path)!r}"]
+    return _creatable_dir(flag, path.parent)
+
+
+def _collisions(outputs: list[tuple[str, Path]], sources: list[str]) -> list[str]:
+    """An output that is an input file or another output: it would destroy what it reads."""
+    problems = []
+    seen: dict[str, str] = {}
+    inputs = {_same(name): name for name in sources if name != STDIN and os.path.isfile(name)}
+    for flag, path in outputs:
+        key = _same(str(path))
+        if key in inputs and flag != "--cache":
+            problems.append(f"{flag}: {str(path)!r} is an input file (input file is output file)")
+        elif key in seen:
+            problems.append(f"{flag}: {str(path)!r} is also given to {seen[key]}")
+        seen.setdefault(key, flag)
+    return problems
+
+
+def _same(name: str) -> str:
+    return os.path.realpath(name)
 
 
 def _creatable_dir(flag: str, path: Path) -> list[str]:
-    """Whether a directory exists and is writable, or can be made where the nearest one is."""
+    """Whether a folder exists and is writable, or can be made where the nearest one is."""
     if path.exists():
         if not path.is_dir():
             return [f"{flag}: cannot use directory {str(path)!r}: Not a directory"]
