@@ -155,3 +155,15 @@ def test_a_quiet_run_imports_no_rich(site: HTTPServer, url_file: Callable[..., P
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
     assert done.stdout.decode().splitlines() == ["exit 1", "[]"], done.stderr.decode()
     assert len(site.log) == 2
+
+
+def test_a_closed_stdout_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    urls = tmp_path / "urls.txt"
+    urls.write_text("http://127.0.0.1:9/\n" * 3)
+    done = subprocess.run(
+        [sys.executable, "-m", "fetchcli", str(urls), "-q", "-r", "0"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60,
+        preexec_fn=lambda: os.close(1),
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert b"standard output is closed" in done.stderr and b"Traceback" not in done.stderr

@@ -73,6 +73,21 @@ def _workers(text: str) -> int:
         usage_error(f"--workers expects a number or auto (got {text!r})")
 
 
+def _closed(stream: object) -> bool:
+    """Whether a standard stream is missing or closed (`fetchcli … >&-`)."""
+    if stream is None:
+        return True
+    try:
+        fd = stream.fileno()  # type: ignore[attr-defined]
+    except (OSError, ValueError, AttributeError):
+        return False  # not a file at all (a test's buffer): writable as far as we know
+    try:
+        os.fstat(fd)
+    except OSError:
+        return True
+    return False
+
+
 def _list(text: str) -> tuple[str, ...]:
     """A comma-separated option value: `md,html` or `.md, .html`."""
     return tuple(item.strip() for item in text.split(",") if item.strip())
@@ -427,6 +442,8 @@ def fetch(
     )
     env = Environment()
     problems = usage_problems(options, settings, stdin_isatty=bool(env.stdin_isatty))
+    if _closed(sys.stdout) and output is None and (output_format is not Format.NONE or dump):
+        problems.append("cannot write results: standard output is closed (use -o FILE)")
     if problems:
         usage_error(problems[0])
     try:

@@ -78,6 +78,8 @@ class LineSink:
                 self.broken = True
             except OSError as exc:
                 self.error = exc
+            except (ValueError, AttributeError) as exc:  # a closed or missing stream
+                self.error = OSError(f"the stream is closed ({exc})")
         try:
             if self._stream is None and self.error is None and self._create:
                 self._stream = self._open()
