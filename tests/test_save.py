@@ -16,7 +16,7 @@ from typer.testing import Result
 from werkzeug import Request, Response
 
 from conftest import jsonl
-from fetchcli.http.save import TRUNCATED_SUFFIX, safe_name
+from fetchcli.http.save import marked_truncated, safe_name
 from servers import ThreadedServer
 
 RunCli = Callable[..., Result]
@@ -86,18 +86,18 @@ def test_safe_name_is_one_plain_path_component(url: str) -> None:
 @pytest.mark.parametrize("url", HOSTILE)
 def test_safe_name_never_leaves_the_directory(url: str, tmp_path: Path) -> None:
     root = tmp_path.resolve()
-    for name in (safe_name(url), safe_name(url) + TRUNCATED_SUFFIX):
+    for name in (safe_name(url), marked_truncated(safe_name(url))):
         assert Path(os.path.join(root, name)).resolve().parent == root
 
 
 @pytest.mark.parametrize("url", HOSTILE)
 def test_safe_name_is_at_most_150_characters_even_when_marked_truncated(url: str) -> None:
-    assert len(safe_name(url) + TRUNCATED_SUFFIX) <= 150
+    assert len(marked_truncated(safe_name(url))) <= 150
 
 
 @pytest.mark.parametrize("url", HOSTILE)
 def test_safe_name_never_has_a_windows_reserved_stem(url: str) -> None:
-    for name in (safe_name(url), safe_name(url) + TRUNCATED_SUFFIX):
+    for name in (safe_name(url), marked_truncated(safe_name(url))):
         # Windows reserves CON, CON.txt, "CON .txt" alike: the part before the first dot.
         assert name.split(".", 1)[0].rstrip(" ").lower() not in WINDOWS_RESERVED
 
@@ -213,7 +213,8 @@ def test_save_marks_a_truncated_body_and_keeps_only_max_body_bytes(
     )
     (record,) = jsonl(result.stdout)
     assert record["truncated"] is True and record["size"] == 700
-    assert files_in(target) == {safe_name(url) + TRUNCATED_SUFFIX: b"x" * 700}
+    assert files_in(target) == {marked_truncated(safe_name(url)): b"x" * 700}
+    assert record["saved"] == str(target / marked_truncated(safe_name(url)))
 
 
 def test_save_does_not_mark_a_body_of_exactly_max_body(
@@ -325,3 +326,18 @@ def test_a_save_directory_that_fails_mid_run_stops_it_with_a_usage_error(
     assert result.exit_code == 2 and "--save" in result.stderr
     assert len(httpserver.log) == 1  # not retried: the disk failed, not the URL
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "start", "end"),
+    [
+        ("https://a.example/docs/page1.html", "a.example__docs_page1-", ".html"),
+        ("https://a.example/archive.tar.gz", "a.example__archive.tar-", ".gz"),
+        ("https://a.example/", "a.example-", ""),
+        ("https://a.example/v1.2/api", "a.example__v1.2_api-", ""),
+    ],
+)
+def test_safe_name_keeps_the_extension_last(url: str, start: str, end: str) -> None:
+    name = safe_name(url)
+    assert name.startswith(start) and name.endswith(end)
+    assert marked_truncated(name).endswith(f".truncated{end}")

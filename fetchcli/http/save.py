@@ -20,9 +20,9 @@ TRUNCATED_SUFFIX = ".truncated"
 
 
 def safe_name(url: str) -> str:
-    """A flat file name for a URL: host, path and a hash; never a path, never `..`.
+    """A flat file name for a URL: host, path and a hash, extension last; never a path or `..`.
 
-    Usage: `safe_name("https://a.example/x/y.html")` → `a.example_x_y.html-3f2a9c1b7d4e`.
+    Usage: `safe_name("https://a.example/x/y.html")` → `a.example_x_y-3f2a9c1b7d4e.html`.
     The hash of the whole URL keeps two URLs from sharing a name.
     """
     parts = urlsplit(url)
@@ -31,8 +31,28 @@ def safe_name(url: str) -> str:
     stem = _UNSAFE.sub("_", raw).strip("._-")[:_MAX_STEM].strip("._-") or "body"
     if stem.split(".", 1)[0].lower() in _RESERVED:
         stem = f"_{stem}"
+    last = unquote(parts.path).rsplit("/", 1)[-1]
+    extension = _split_extension(_UNSAFE.sub("_", last))[1]  # only the path names a type
+    if extension and stem.endswith(extension):
+        stem = stem[: -len(extension)]
+    else:
+        extension = ""
     digest = hashlib.sha256(url.encode("utf-8", "surrogateescape")).hexdigest()[:12]
-    return f"{stem}-{digest}"
+    return f"{stem}-{digest}{extension}"
+
+
+def marked_truncated(name: str) -> str:
+    """The name of a body cut at --max-body: `x-3f2a9c1b7d4e.truncated.html`."""
+    stem, extension = _split_extension(name)
+    return f"{stem}{TRUNCATED_SUFFIX}{extension}"
+
+
+def _split_extension(name: str) -> tuple[str, str]:
+    """(stem, `.ext`): an extension is a short alphanumeric suffix after the last dot."""
+    stem, dot, extension = name.rpartition(".")
+    if dot and stem and 0 < len(extension) <= 8 and extension.isalnum() and "_" not in extension:
+        return stem, f".{extension}"
+    return name, ""
 
 
 class SaveError(Exception):
@@ -60,7 +80,7 @@ class BodyFile:
 
     async def finish(self, truncated: bool) -> str:
         """Close and move into place (marked when truncated); returns the final path."""
-        final = self._path + (TRUNCATED_SUFFIX if truncated else "")
+        final = marked_truncated(self._path) if truncated else self._path
         try:
             if self._file is None:
                 self._file = await asyncio.to_thread(open, self._temp, "wb")
