@@ -378,3 +378,20 @@ def test_cache_keeps_results_of_other_methods_and_redirect_rules_apart(
     )
     assert nofollow[0]["status"] == 301 and nofollow[0]["attempts"] == 1
     assert head[0]["attempts"] == 1 and head[0]["size"] == 0
+
+
+def test_append_adds_to_the_output_file_with_one_csv_header(
+    run_cli: RunCli, url_file: UrlFile, tmp_path: Path
+) -> None:
+    out = tmp_path / "log.csv"
+    for _ in range(2):
+        run_cli(
+            str(url_file(REFUSED)), "-q", "-r", "0", "--format", "csv", "-o", str(out), "--append"
+        )
+    rows = list(csv.reader(io.StringIO(out.read_text())))
+    assert len(rows) == 3 and rows[0] == list(FIELDS)
+
+
+def test_append_needs_an_output_file(run_cli: RunCli, url_file: UrlFile) -> None:
+    result = run_cli(str(url_file(REFUSED)), "--append")
+    assert result.exit_code == 2 and "--append" in result.stderr

@@ -360,6 +360,9 @@ def fetch(
     resume: Annotated[
         bool, _option("--resume", help="Skip records already in -o FILE (jsonl) and append.")
     ] = False,
+    append: Annotated[
+        bool, _option("--append", help="Add results to the end of -o FILE instead of replacing it.")
+    ] = False,
     quiet: Annotated[
         bool, _option("-q", "--quiet", help="No progress display and no summary.")
     ] = False,
@@ -439,6 +442,7 @@ def fetch(
         report=report,
         files_from=_from_env(files_from, "files-from"),
         dump=dump,
+        append=append,
     )
     env = Environment()
     problems = usage_problems(options, settings, stdin_isatty=bool(env.stdin_isatty))

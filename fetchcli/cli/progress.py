@@ -17,8 +17,9 @@ from rich.table import Table
 from rich.text import Text
 
 from fetchcli.model import ErrorKind
+from fetchcli.sinks.failures import MORE_PREFIX, TRANSIENT_MARK, status_span
 from fetchcli.sinks.formats import error_label
-from fetchcli.text import human_size
+from fetchcli.text import human_size, safe_text
 
 if TYPE_CHECKING:
     from fetchcli.sinks.summary import SummaryFigures
@@ -139,6 +140,33 @@ def print_summary(console: Console, figures: SummaryFigures, interrupted: bool =
     console.print(
         Text(f"{human_size(figures.bytes)} in {figures.wall:.2f}s  ({figures.rps:,.1f} req/s)")
     )
+
+
+def print_failures(console: Console, lines: list[str], count: int) -> None:
+    """The list of failures after the summary: a heading, then the lines (never markup).
+
+    Only the status (red; yellow when transient) and the transient mark are coloured,
+    and only on a terminal; lines are printed whole (soft wrap) so they stay greppable.
+    """
+    if not lines:
+        return
+    console.print()
+    console.print(Text(f"failures ({count}):", style="bold"))
+    for line in lines:
+        console.print(_failure_text(safe_text(line)), soft_wrap=True)
+
+
+def _failure_text(line: str) -> Text:
+    if line.startswith(MORE_PREFIX):
+        return Text(line, style="dim")
+    text = Text(line)
+    transient = line.endswith(TRANSIENT_MARK)
+    span = status_span(line)
+    if span is not None:
+        text.stylize("yellow" if transient else "red", *span)
+    if transient:
+        text.stylize("yellow", len(line) - len(TRANSIENT_MARK))
+    return text
 
 
 def _summary_table(figures: SummaryFigures, terminal: bool, interrupted: bool) -> Table:

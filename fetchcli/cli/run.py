@@ -144,7 +144,7 @@ class Run:
             if hasattr(stream, "reconfigure"):
                 stream.reconfigure(errors="backslashreplace")
             return LineSink(lambda: stream, owns_stream=False)
-        mode = "a" if self.resume is not None else "w"
+        mode = "a" if self.resume is not None or self.settings.append else "w"
         # Opened on first use: a run that fails before any result leaves FILE as it was.
         return LineSink(lambda: path.open(mode, encoding="utf-8", newline=""), owns_stream=True)
 
@@ -241,7 +241,8 @@ class Run:
             await self._dump(records)
             return
         header = self.formatter.header()
-        if header is not None and not (self.resume and self.resume.keys):
+        appended = self.settings.append and _has_content(self.settings.output)
+        if header is not None and not (self.resume and self.resume.keys) and not appended:
             await self._emit(header)
         stop = self.signals.stop
         async with aclosing(fetch_stream(records, self.options, stop=stop)) as results:
@@ -314,3 +315,11 @@ class Run:
                 transient=self.summary.transient,
             )
         )
+
+
+def _has_content(path: Path | None) -> bool:
+    """Whether an --append file already holds lines (then a csv header is not repeated)."""
+    try:
+        return path is not None and path.stat().st_size > 0
+    except OSError:
+        return False

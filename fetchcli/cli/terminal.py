@@ -1,4 +1,4 @@
-"""The terminal side of a run: the live status line, result batching, warnings, the summary.
+"""The terminal side of a run: live status, result batching, warnings, summary, failures.
 
 Rich (with `fetchcli.progress`) is imported only when something is drawn or
 printed: a quiet run (`-q`) never loads it, and a run whose stderr is not a
@@ -36,7 +36,8 @@ class Terminal:
     """stderr, and stdout when results share its terminal, as one run sees them.
 
     Usage: `terminal.start(summary)`; per result `terminal.hold(line)` or write it
-    elsewhere; `await terminal.finish()`; then `terminal.print_summary(summary.figures(wall))`.
+    elsewhere; `await terminal.finish()`; then `terminal.print_summary(summary.figures(wall))`
+    and `terminal.print_failures(failures.lines(), count=failures.count)`.
     """
 
     def __init__(self, env: Environment, *, quiet: bool, results_on_stdout: bool) -> None:
@@ -152,6 +153,15 @@ class Terminal:
         from fetchcli.cli.progress import print_summary
 
         print_summary(self.console, figures, interrupted=interrupted)
+
+    def print_failures(self, lines: list[str], *, count: int) -> None:
+        """The list of failures on stderr after the summary: `failures (count):`, then lines.
+
+        Usage: `terminal.print_failures(failures.lines(), count=failures.count)`.
+        """
+        from fetchcli.cli.progress import print_failures
+
+        print_failures(self.console, lines, count)
 
     def report_demo(self, total: int, mismatches: list[str]) -> None:
         """Whether every demo URL gave the result the demo site is built to produce."""

@@ -39,6 +39,7 @@ class RunSettings:
     report: Path | None = None
     files_from: tuple[str, ...] = ()  # files naming more sources, one per line (--extract)
     dump: bool = False  # list the links --extract would check, and stop
+    append: bool = False  # add to -o FILE instead of replacing it
 
 
 def sources_to_read(settings: RunSettings, stdin_isatty: bool) -> list[str]:
@@ -84,6 +85,8 @@ def usage_problems(
             flag = "--files-from" if settings.files_from else "--dump"
             problems.append(f"{flag} reads documents: use it with --extract")
     problems += _resume_problems(settings, sources_to_read(settings, stdin_isatty))
+    if settings.append and settings.output is None:
+        problems.append("--append adds to -o FILE: give -o FILE too")
     outputs = _outputs(options, settings)
     for flag, path in outputs:
         problems += _writable(flag, path)
