@@ -167,3 +167,36 @@ def test_a_closed_stdout_is_one_line_and_exit_2(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 2
     assert b"standard output is closed" in done.stderr and b"Traceback" not in done.stderr
+
+
+def test_a_stopped_run_with_a_jsonl_file_says_how_to_finish_it(
+    slow_site: HTTPServer, url_file: Callable[..., Path], tmp_path: Path
+) -> None:
+    path = url_file(*[slow_site.url_for("/fast")] * 2, *[slow_site.url_for("/slow")] * 3)
+    out = tmp_path / "out.jsonl"
+    argv = [str(path), "--format", "jsonl", "-o", str(out), "-q"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fetchcli", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 20
+    while (
+        time.monotonic() < deadline
+        and len(out.read_bytes().splitlines() if out.exists() else []) < 2
+    ):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=20)
+    assert process.returncode == 130
+    assert b"stopped after 2 results" in stderr
+    assert b"finish the run with: fetchcli " in stderr and b"--resume" in stderr
+
+
+def test_an_empty_input_warns_and_exits_0() -> None:
+    done = run_process(["-q"], input=b"# nothing but a comment\n\n")
+    assert done.returncode == 0 and b"warning: no URL in the input" in done.stderr
+
+
+def test_the_demo_says_what_it_is_before_it_starts() -> None:
+    done = run_process(["--demo", "--format", "none"])
+    first = done.stderr.decode().splitlines()[0]
+    assert done.returncode == 0 and first.startswith("demo: fetching 300 URLs from a small site")

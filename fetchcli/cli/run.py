@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shlex
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -178,6 +180,12 @@ class Run:
 
             async with demo.DemoSite() as site:
                 urls = demo.demo_urls(site.base_url)
+                if not self.settings.quiet:
+                    self.terminal.warn(
+                        f"demo: fetching {len(urls)} URLs from a small site served on"
+                        f" {site.base_url} (fast and slow pages, 404s, 500s, redirects,"
+                        " a large body, invalid lines): no network needed"
+                    )
                 self.terminal.set_total(len(urls))
                 try:
                     await self._fetch(self._strings("demo", urls))
@@ -301,7 +309,7 @@ class Run:
             self.terminal.print_summary(figures, interrupted=interrupted)
             if self.demo is not None:
                 self.terminal.report_demo(self.summary.total, self.demo.mismatches)
-        for message in (self.input_error, self.fatal):
+        for message in (self.input_error, self.fatal, self._empty(), self._interrupted()):
             if message is not None:
                 self.terminal.warn(message)
         return exit_code(
@@ -315,6 +323,31 @@ class Run:
                 transient=self.summary.transient,
             )
         )
+
+    def _empty(self) -> str | None:
+        """A warning for a run that had nothing to do: its input held no URL (or no link)."""
+        if self.summary.total or self.input_error or self.signals.received or self.settings.dump:
+            return None
+        if self.summary.excluded:
+            return f"fetchcli: warning: every URL was excluded ({self.summary.excluded})"
+        what = "no link in the documents" if self.options.rules.extract else "no URL in the input"
+        return f"fetchcli: warning: {what}; nothing was checked"
+
+    def _interrupted(self) -> str | None:
+        """After a stop: how much was done, and the command that finishes the run."""
+        if self.signals.received is None:
+            return None
+        done = f"fetchcli: stopped after {self.summary.total} results"
+        settings = self.settings
+        if settings.output is None or settings.output_format.value != "jsonl" or settings.demo:
+            return f"{done}; the rest were not done"
+        return f"{done}; finish the run with: {_resume_command()}"
+
+
+def _resume_command() -> str:
+    """This command line with --resume: it skips what the -o FILE already holds."""
+    args = [arg for arg in sys.argv[1:] if arg not in ("--resume", "--append")]
+    return shlex.join(["fetchcli", *args, "--resume"])
 
 
 def _has_content(path: Path | None) -> bool:
