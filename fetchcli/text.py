@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit, urlunsplit
 
 # C0 controls, DEL, C1 controls and bidirectional overrides: never written raw,
 # so that nothing from the network can move a terminal's cursor, change its
@@ -36,16 +35,42 @@ def human_size(size: int | None) -> str:
     raise AssertionError("unreachable")
 
 
+# `scheme://authority`: the authority ends at the first `/`, `?` or `#`.
+_URL_START = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://(?P<authority>[^/?#]*)")
+# The same inside free text (a message), where whitespace also ends a URL.
+_URL_IN_TEXT = re.compile(r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]*://(?P<authority>[^/?#\s]*)")
+
+
 def redact_url(url: str) -> str:
-    """The URL with its password shown as `***` (`https://user:***@host/`); others unchanged."""
+    """The URL with its password shown as `***`; any other URL comes back unchanged.
+
+    Usage: `redact_url("https://user:secret@host/")` gives `https://user:***@host/`.
+    """
     if "@" not in url:
         return url
-    try:
-        parts = urlsplit(url)
-    except ValueError:
+    match = _URL_START.match(url)
+    if match is None:
         return url
-    userinfo, at, host = parts.netloc.rpartition("@")
+    start, end = match.span("authority")
+    return url[:start] + _redact_authority(match["authority"]) + url[end:]
+
+
+def redact_text(text: str) -> str:
+    """Free text (a message) with the password of every `scheme://user:pass@` in it hidden."""
+    if "@" not in text:
+        return text
+    return _URL_IN_TEXT.sub(_redact_match, text)
+
+
+def _redact_match(match: re.Match[str]) -> str:
+    start = match.start("authority") - match.start()
+    return match[0][:start] + _redact_authority(match["authority"])
+
+
+def _redact_authority(authority: str) -> str:
+    # The userinfo ends at the last `@`: a raw (invalid) line may hold more than one.
+    userinfo, at, host = authority.rpartition("@")
     user, colon, password = userinfo.partition(":")
     if not at or not colon or not password:
-        return url
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+        return authority
+    return f"{user}:***@{host}"

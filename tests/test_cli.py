@@ -342,8 +342,19 @@ def test_report_md_lists_each_failure_with_source_and_line(
     path = url_file(site.url_for("/ok"), site.url_for("/missing"))
     report = tmp_path / "report.md"
     run_cli(str(path), "-q", "--report", str(report))
-    text = report.read_text()
-    assert f"{path.name}:2" in text and "404" in text and f"{path.name}:1" not in text
+    lines = report.read_text().splitlines()
+    assert "### " + str(path).replace("_", "\\_") in lines
+    assert [row.split(" | ")[:2] for row in lines if row.startswith("| 2 ")] == [["| 2", "404"]]
+    assert not any(row.startswith("| 1 ") for row in lines)
+
+
+def test_a_run_with_failures_ends_with_the_list_of_them(
+    site: HTTPServer, run_cli: RunCli, url_file: UrlFile
+) -> None:
+    path = url_file(site.url_for("/ok"), site.url_for("/missing"))
+    result = run_cli(str(path))
+    failures = result.stderr.split("failures (1):", 1)[1].splitlines()
+    assert failures[1].split() == [f"{path}:2", "404", site.url_for("/missing")]
 
 
 def test_report_xml_is_junit_with_one_case_per_url(

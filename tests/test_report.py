@@ -16,9 +16,9 @@ from fetchcli.sinks.summary import Summary, SummaryFigures
 HOSTILE = "bad | cell\nnext <script>alert(1)</script> \x1b[31mred"
 
 
-def ok(line: int = 1, url: str = "https://a.example/") -> FetchResult:
+def ok(line: int = 1, url: str = "https://a.example/", source: str = "urls.txt") -> FetchResult:
     return FetchResult(
-        source="urls.txt", line=line, url=url, final_url=url, status=200, ok=True,
+        source=source, line=line, url=url, final_url=url, status=200, ok=True,
         size=100, elapsed=0.05, attempts=1,
     )  # fmt: skip
 
@@ -30,12 +30,28 @@ def failed(
     status: int | None = 404,
     error: ErrorKind = ErrorKind.HTTP_STATUS,
     message: str | None = "Not Found",
+    source: str = "urls.txt",
+    column: int | None = None,
 ) -> FetchResult:
     return FetchResult(
-        source="urls.txt", line=line, url=url, final_url=url if status else None,
+        source=source, line=line, url=url, final_url=url if status else None,
         status=status, ok=False, size=0 if status else None, elapsed=0.2, attempts=1,
-        error=error, message=message,
+        error=error, message=message, column=column,
     )  # fmt: skip
+
+
+def flaky(line: int, source: str = "urls.txt") -> FetchResult:
+    """A transient failure: a timeout."""
+    return failed(line, status=None, error=ErrorKind.TIMEOUT, message="timed out", source=source)
+
+
+def table_rows(text: str) -> list[str]:
+    """The failure rows of a Markdown report (not the counts or latency tables)."""
+    failures = text.split("\n## ", 1)[1]
+    return [row for row in failures.splitlines() if row.startswith("| ") and row != TABLE_HEAD]
+
+
+TABLE_HEAD = "| line | status | url | message |"
 
 
 def write_report(path: Path, *results: FetchResult, interrupted: bool = False) -> str:
@@ -109,19 +125,18 @@ def test_markdown_has_counts_by_status_and_error(tmp_path: Path) -> None:
     assert "| latency | min | median | p95 | max |" in text
 
 
-def test_markdown_lists_every_failure_with_source_and_line(tmp_path: Path) -> None:
+def test_markdown_lists_every_failure_with_its_line(tmp_path: Path) -> None:
     text = write_report(
         tmp_path / "r.md",
         ok(1),
         failed(7),
         failed(9, "https://b.example/", status=None, error=ErrorKind.DNS, message="no host"),
     )
-    rows = [line for line in text.splitlines() if line.startswith("| urls.txt:")]
-    assert rows == [
-        "| urls.txt:7 | https://a.example/missing | 404 | Not Found |",
-        "| urls.txt:9 | https://b.example/ | ERR:dns | no host |",
+    assert table_rows(text) == [
+        "| 7 | 404 | https://a.example/missing | Not Found |",
+        "| 9 | ERR:dns | https://b.example/ | no host |",
     ]
-    assert "## Failures (2)" in text
+    assert "## Failures (2)" in text and "### urls.txt" in text
 
 
 def test_markdown_untrusted_message_stays_in_one_inert_cell(tmp_path: Path) -> None:
@@ -145,7 +160,72 @@ def test_markdown_url_with_html_and_pipe_cannot_render(tmp_path: Path) -> None:
 def test_markdown_says_when_there_are_no_failures(tmp_path: Path) -> None:
     text = write_report(tmp_path / "r.md", ok(1), ok(2))
     assert "No failures" in text
-    assert "| where |" not in text
+    assert "| line |" not in text and "Transient" not in text
+
+
+def test_markdown_groups_failures_by_source_in_first_seen_order(tmp_path: Path) -> None:
+    results = (ok(source="z.md"), failed(1, source="a.md"), failed(2, source="z.md"))
+    text = write_report(tmp_path / "r.md", *results)
+    assert text.index("### z.md") < text.index("### a.md")
+    assert text.count("### ") == 2 and text.count(TABLE_HEAD) == 2
+
+
+def test_markdown_sorts_a_sources_failures_by_line_then_column(tmp_path: Path) -> None:
+    results = (failed(9), failed(2, column=7), failed(2), failed(2, column=3))
+    lines = [row.split(" | ")[0] for row in table_rows(write_report(tmp_path / "r.md", *results))]
+    assert lines == ["| 2", "| 2:3", "| 2:7", "| 9"]
+
+
+def test_markdown_puts_transient_failures_apart_after_the_others(tmp_path: Path) -> None:
+    text = write_report(tmp_path / "r.md", flaky(1), failed(2), flaky(3))
+    permanent, transient = text.split("\n## Transient failures (2)\n")
+    assert "## Failures (1)" in permanent and "| 2 | 404 |" in permanent
+    assert [row.split(" | ")[0] for row in table_rows("\n## " + transient)] == ["| 1", "| 3"]
+
+
+def test_markdown_with_only_transient_failures_has_only_their_section(tmp_path: Path) -> None:
+    text = write_report(tmp_path / "r.md", ok(1), flaky(2))
+    assert "## Transient failures (1)" in text
+    assert "## Failures" not in text and "No failures" not in text
+
+
+def test_markdown_source_heading_is_inert(tmp_path: Path) -> None:
+    text = write_report(tmp_path / "r.md", failed(1, source="docs/<b>*x*_y_ #\x1b.md #"))
+    html = markdown_html(text)
+    assert "<h3>docs/&lt;b&gt;*x*_y_ #\\x1b.md #</h3>" in html
+    assert "<b>" not in html and "<em>" not in html
+
+
+def test_markdown_stays_under_1_mib_with_a_note_on_what_is_left_out(tmp_path: Path) -> None:
+    count = 6_000
+    # Over 1.8 MiB of rows, added last line first: the cut keeps the first lines in order.
+    results = [failed(n, "https://a.example/" + "p" * 300) for n in range(count, 0, -1)]
+    text = write_report(tmp_path / "r.md", *results)
+    assert (tmp_path / "r.md").stat().st_size < 1024 * 1024
+    rows = table_rows(text)
+    assert 1_000 < len(rows) < count
+    assert [row.split(" | ")[0] for row in rows[:3]] == ["| 1", "| 2", "| 3"]
+    note = f"… {count - len(rows)} more failures not shown (the report is capped under 1 MiB;"
+    assert note in text
+
+
+def test_markdown_cut_in_permanent_failures_leaves_out_every_transient_row(
+    tmp_path: Path,
+) -> None:
+    results = [failed(n, "https://a.example/" + "p" * 300) for n in range(1, 4_001)]
+    text = write_report(tmp_path / "r.md", *results, flaky(1), flaky(2))
+    transient = text.split("## Transient failures (2)\n")[1]
+    assert table_rows("\n## " + transient) == []
+    assert "… 2 more failures not shown" in transient
+
+
+def test_markdown_hides_passwords(tmp_path: Path) -> None:
+    message = "redirect to an unfetchable URL: ftp://me:hunter2@files.example/"
+    text = write_report(
+        tmp_path / "r.md", failed(1, "https://user:secret@a.example/", message=message)
+    )
+    assert "secret" not in text and "hunter2" not in text
+    assert "https://user:\\*\\*\\*@a.example/" in text
 
 
 def test_markdown_marks_an_interrupted_run(tmp_path: Path) -> None:
@@ -194,6 +274,32 @@ def test_junit_drops_illegal_xml_characters_from_server_text(tmp_path: Path) -> 
     assert "bad[31m end" in (failure.text or "")
 
 
+def test_junit_test_cases_carry_file_and_line(tmp_path: Path) -> None:
+    root = ET.fromstring(write_report(tmp_path / "r.xml", ok(1), failed(7, source="docs/a.md")))
+    cases = root.findall("testsuite/testcase")
+    assert [(c.get("file"), c.get("line")) for c in cases] == [
+        ("urls.txt", "1"),
+        ("docs/a.md", "7"),
+    ]
+
+
+def test_junit_name_has_the_column_when_there_is_one(tmp_path: Path) -> None:
+    root = ET.fromstring(write_report(tmp_path / "r.xml", failed(7, column=5, source="a.md")))
+    case = root.find("testsuite/testcase")
+    assert case is not None and case.get("name") == "a.md:7:5 https://a.example/missing"
+
+
+def test_junit_hides_passwords(tmp_path: Path) -> None:
+    message = "redirect to an unfetchable URL: ftp://me:hunter2@files.example/"
+    text = write_report(
+        tmp_path / "r.xml", failed(1, "https://user:secret@a.example/", message=message)
+    )
+    assert "secret" not in text and "hunter2" not in text
+    case = ET.fromstring(text).find("testsuite/testcase")
+    assert case is not None and case.get("name") == "urls.txt:1 https://user:***@a.example/"
+    assert "final_url: https://user:***@a.example/" in (case.findtext("failure") or "")
+
+
 def test_junit_marks_an_interrupted_run(tmp_path: Path) -> None:
     root = ET.fromstring(write_report(tmp_path / "r.xml", ok(1), interrupted=True))
     prop = root.find("testsuite/properties/property")
@@ -225,8 +331,8 @@ def test_failed_finish_keeps_the_previous_report_and_no_temp_file(
     def disk_full(*_args: object) -> None:
         raise OSError("No space left on device")
 
-    # The head is written, then copying the spooled failures fails mid-write.
-    monkeypatch.setattr("fetchcli.sinks.report.shutil.copyfileobj", disk_full)
+    # The report is written, then the disk turns out full when it is synced.
+    monkeypatch.setattr("fetchcli.sinks.report.os.fsync", disk_full)
     with pytest.raises(OSError, match="No space"):
         report.finish(figures())
     assert path.read_text() == "previous run"

@@ -9,6 +9,7 @@ from fetchcli.cli.environment import Environment
 from fetchcli.cli.progress import make_console, print_summary
 from fetchcli.cli.terminal import _TERMINAL_BATCH, Terminal
 from fetchcli.model import ErrorKind, FetchResult
+from fetchcli.sinks.failures import FailureList
 from fetchcli.sinks.formats import status_label
 from fetchcli.sinks.summary import Summary, SummaryFigures
 
@@ -155,3 +156,76 @@ def test_terminal_prints_the_summary_on_stderr() -> None:
     term.print_summary(figures_of(*MIXED), interrupted=False)
     assert term.env.stdout.getvalue() == ""  # type: ignore[attr-defined]
     assert term.env.stderr.getvalue() == summary_text(figures_of(*MIXED))  # type: ignore[attr-defined]
+
+
+# --- the list of failures ----------------------------------------------------
+
+
+def failures_of(*results: FetchResult) -> FailureList:
+    failures = FailureList()
+    for result in results:
+        failures.add(result)
+    return failures
+
+
+FAILURES = failures_of(
+    FetchResult(source="docs/a.md", line=3, column=5, url="https://a.example/x", status=404,
+                error=ErrorKind.HTTP_STATUS, message="404 Not Found"),
+    FetchResult(source="docs/a.md", line=9, url="https://b.example/", error=ErrorKind.TIMEOUT,
+                message="no complete response within 10s"),
+)  # fmt: skip
+
+
+def printed_failures(failures: FailureList, *, tty: bool) -> str:
+    term = terminal(tty=tty)
+    term.print_failures(failures.lines(), count=failures.count)
+    assert term.env.stdout.getvalue() == ""  # type: ignore[attr-defined]
+    text: str = term.env.stderr.getvalue()  # type: ignore[attr-defined]
+    return text
+
+
+def test_failures_are_printed_on_stderr_under_a_heading() -> None:
+    assert printed_failures(FAILURES, tty=False).splitlines() == [
+        "",
+        "failures (2):",
+        "docs/a.md:3:5  404          https://a.example/x",
+        "docs/a.md:9    ERR:timeout  https://b.example/  no complete response within 10s"
+        "  (transient)",
+    ]
+
+
+def test_failures_have_no_ansi_when_stderr_is_not_a_terminal() -> None:
+    assert "\x1b" not in printed_failures(FAILURES, tty=False)
+
+
+def test_failure_statuses_are_coloured_on_a_terminal() -> None:
+    text = printed_failures(FAILURES, tty=True)
+    red, yellow = "\x1b[31m", "\x1b[33m"
+    assert f"{red}404" in text
+    assert f"{yellow}ERR:timeout" in text and f"{yellow}(transient)" in text
+
+
+def test_a_long_failure_line_is_not_wrapped() -> None:
+    failures = failures_of(outcome(404, ErrorKind.HTTP_STATUS))
+    long_url = "https://a.example/" + "p" * 300
+    failures.add(FetchResult(source="a.md", line=2, url=long_url, error=ErrorKind.DNS))
+    assert long_url in printed_failures(failures, tty=False)
+
+
+def test_failure_text_is_never_markup() -> None:
+    url = "https://a.example/[bold red]x[/]\x1b[2J"
+    failures = failures_of(FetchResult(source="[b]a.md", line=1, url=url, error=ErrorKind.DNS))
+    text = printed_failures(failures, tty=True)
+    assert "[b]a.md:1" in text and "[bold red]x[/]\\x1b[2J" in text
+    assert "\x1b[2J" not in text
+
+
+def test_no_failures_print_nothing() -> None:
+    assert printed_failures(FailureList(), tty=True) == ""
+
+
+def test_the_more_line_follows_the_failure_lines() -> None:
+    failures = failures_of(*(outcome(404, ErrorKind.HTTP_STATUS) for _ in range(60)))
+    lines = printed_failures(failures, tty=False).splitlines()
+    assert lines[1] == "failures (60):"
+    assert lines[-1] == "… and 10 more (see --report or --format jsonl)"

@@ -37,6 +37,7 @@ from fetchcli.options import FetchOptions
 from fetchcli.sinks import resume
 from fetchcli.sinks.cache import CacheError
 from fetchcli.sinks.dump import dump_header, dump_line
+from fetchcli.sinks.failures import FailureList
 from fetchcli.sinks.formats import make_formatter
 from fetchcli.sinks.resume import ResumeState
 from fetchcli.sinks.summary import Summary, SummaryFigures
@@ -67,6 +68,7 @@ class Run:
         self.options = options
         self.sources = sources_to_read(settings, bool(self.env.stdin_isatty))
         self.summary = Summary()
+        self.failures = FailureList()
         self.formatter = make_formatter(settings.output_format)
         self.stats = SourceStats()
         self.terminal = Terminal(
@@ -129,6 +131,7 @@ class Run:
 
         def take(result: FetchResult) -> None:
             self.summary.add(result)
+            self.failures.add(result)
             if self.report is not None:
                 self.report.add(result)
 
@@ -273,6 +276,7 @@ class Run:
 
     async def _take(self, result: FetchResult) -> None:
         self.summary.add(result)
+        self.failures.add(result)
         if self.report is not None:
             self.report.add(result)
         if self.demo is not None:
@@ -307,6 +311,7 @@ class Run:
         quiet = self.settings.quiet or self.settings.dump
         if not quiet and not self.terminal.broken_pipe and not nothing_done:
             self.terminal.print_summary(figures, interrupted=interrupted)
+            self.terminal.print_failures(self.failures.lines(), count=self.failures.count)
             if self.demo is not None:
                 self.terminal.report_demo(self.summary.total, self.demo.mismatches)
         for message in (self.input_error, self.fatal, self._empty(), self._interrupted()):

@@ -4,6 +4,10 @@ A report only observes: `add()` is called once per result as the run goes and
 `finish()` writes the file when it ends. Per-result text is spooled to an
 unnamed temporary file beside the report, so memory does not grow with the
 number of URLs, and the report appears whole or not at all (`os.replace`).
+
+The Markdown report groups failures by source and sorts them by line: each is
+spooled with its sort key, and `finish()` reads the spool once, keeping only the
+rows that fit under the size cap (a bounded heap), so memory stays bounded.
 """
 
 from __future__ import annotations
@@ -20,33 +24,27 @@ from typing import ClassVar, Protocol, TextIO
 from xml.sax.saxutils import escape, quoteattr
 
 from fetchcli.model import FetchResult
+from fetchcli.sinks.failures import FailureOrder, OrderKey, first_in_order
 from fetchcli.sinks.formats import status_label
 from fetchcli.sinks.summary import SummaryFigures
-from fetchcli.text import human_size, safe_text
+from fetchcli.text import human_size, redact_text, redact_url, safe_text
 
 # Lone surrogates (from undecodable input) cannot be encoded as UTF-8 strictly.
 _ENCODING_ERRORS = "backslashreplace"
 # Markdown-active characters in a table cell: `|` splits cells, `<`/`>`/`&` open
 # HTML or entities, the rest make code, emphasis, links or strike-through.
 _MD_CELL = str.maketrans(
-    {
-        "\\": "\\\\",
-        "|": "\\|",
-        "`": "\\`",
-        "*": "\\*",
-        "_": "\\_",
-        "[": "\\[",
-        "]": "\\]",
-        "~": "\\~",
-        "<": "&lt;",
-        ">": "&gt;",
-        "&": "&amp;",
-    }
+    {char: "\\" + char for char in "\\|`*_[]~"} | {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
 )
 # Illegal in XML 1.0 (C0 but tab/LF/CR, lone surrogates, U+FFFE/U+FFFF), plus DEL
 # and C1, which are legal but discouraged and act as terminal controls when a CI
 # prints the failure text.
 _XML_ILLEGAL = re.compile("[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# GitHub drops a job summary over 1 MiB: failure rows and their headings stay
+# under this, which leaves room for the head (at most ~1000 status-code rows).
+_FAILURE_BYTES = 900 * 1024
+_CAPPED_NOTE = "more failures not shown (the report is capped under 1 MiB; see --format jsonl)"
+_FAILURE_TABLE = "| line | status | url | message |\n|---|---|---|---|\n"
 
 
 class ReportError(ValueError):
@@ -122,15 +120,28 @@ class _SpooledReport:
 
 
 class MarkdownReport(_SpooledReport):
-    """Totals, counts, latency and a table of every failure; fit for `$GITHUB_STEP_SUMMARY`."""
+    """Totals, counts, latency and the failures by file; fit for `$GITHUB_STEP_SUMMARY`.
+
+    Failures are grouped by source (first-seen order) and sorted by line and
+    column, permanent ones under `## Failures`, transient ones apart under
+    `## Transient failures`; rows past the 1 MiB cap are counted in a note.
+    """
 
     description = "Markdown"
 
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self._order = FailureOrder()
+
     def _entry(self, result: FetchResult) -> str:
+        self._order.see(result)
         if result.ok:
             return ""
-        cells = (f"{result.source}:{result.line}", result.url, status_label(result), result.message)
-        return "| " + " | ".join(_md_cell(cell) for cell in cells) + " |\n"
+        where = str(result.line) if result.column is None else f"{result.line}:{result.column}"
+        message = redact_text(result.message or "")
+        cells = (where, status_label(result), redact_url(result.url), message)
+        row = "| " + " | ".join(_md_cell(cell) for cell in cells) + " |"
+        return self._order.spool_line(result, row)
 
     def _render(self, out: TextIO, figures: SummaryFigures, interrupted: bool) -> None:
         totals = [
@@ -154,12 +165,44 @@ class MarkdownReport(_SpooledReport):
         out.write("\n| latency | " + " | ".join(name for name, _ in latency) + " |\n")
         out.write("|---" + "|---:" * len(latency) + "|\n")
         out.write("| seconds | " + " | ".join(_seconds(value) for _, value in latency) + " |\n")
-        out.write(f"\n## Failures ({self.failures})\n\n")
         if not self.failures:
-            out.write("No failures: every result was ok.\n")
+            out.write("\n## Failures (0)\n\nNo failures: every result was ok.\n")
             return
-        out.write("| where | url | status | message |\n|---|---|---|---|\n")
-        shutil.copyfileobj(self._spool, out)
+        self._render_failures(out)
+
+    def _render_failures(self, out: TextIO) -> None:
+        """A section per kind of failure (permanent, transient), each with a table per source."""
+        rows = first_in_order(self._spool, _FAILURE_BYTES)
+        sections = (
+            ("Failures", self.failures - self._order.transient, [r for r in rows if not r[0][0]]),
+            ("Transient failures", self._order.transient, [r for r in rows if r[0][0]]),
+        )
+        left = _FAILURE_BYTES
+        for title, total, chosen in sections:
+            if not total:
+                continue
+            out.write(f"\n## {title} ({total})\n")
+            shown, left = self._write_tables(out, chosen, left)
+            if shown < total:
+                out.write(f"\n… {total - shown} {_CAPPED_NOTE}\n")
+
+    def _write_tables(
+        self, out: TextIO, rows: list[tuple[OrderKey, str]], left: int
+    ) -> tuple[int, int]:
+        """Rows under a heading per source, while they fit in `left` bytes: (shown, left)."""
+        source = -1
+        for shown, (key, row) in enumerate(rows):
+            block = row + "\n"
+            if key[1] != source:
+                heading = _md_cell(self._order.sources.names[key[1]]).replace("#", "\\#")
+                block = f"\n### {heading}\n\n{_FAILURE_TABLE}{block}"
+            size = len(block.encode("utf-8", _ENCODING_ERRORS))
+            if size > left:
+                return shown, 0  # nothing after a cut row is shown, in this section or the next
+            out.write(block)
+            left -= size
+            source = key[1]
+        return len(rows), left
 
 
 class JUnitReport(_SpooledReport):
@@ -168,15 +211,24 @@ class JUnitReport(_SpooledReport):
     description = "JUnit XML"
 
     def _entry(self, result: FetchResult) -> str:
-        name = f"{result.source}:{result.line} {result.url}"
-        attrs = f'classname={_attr(result.source)} name={_attr(name)} time="{result.elapsed:.3f}"'
+        where = f"{result.source}:{result.line}"
+        if result.column is not None:
+            where += f":{result.column}"
+        name = f"{where} {redact_url(result.url)}"
+        # file/line: what CI annotation tools (GitLab, Jenkins, action reporters) read.
+        attrs = (
+            f"classname={_attr(result.source)} name={_attr(name)} file={_attr(result.source)}"
+            f' line="{result.line}" time="{result.elapsed:.3f}"'
+        )
         if result.ok:
             return f"    <testcase {attrs}/>\n"
         status = status_label(result)
-        message = f"{status}: {result.message}" if result.message else status
+        text = redact_text(result.message or "")
+        message = f"{status}: {text}" if text else status
+        final_url = redact_url(result.final_url) if result.final_url else "-"
         detail = (
-            f"status: {status}\nmessage: {result.message or '-'}\n"
-            f"final_url: {result.final_url or '-'}\nattempts: {result.attempts}"
+            f"status: {status}\nmessage: {text or '-'}\n"
+            f"final_url: {final_url}\nattempts: {result.attempts}"
         )
         kind = str(result.error) if result.error is not None else "failed"
         failure = f"<failure message={_attr(message)} type={_attr(kind)}>{_text(detail)}</failure>"
