@@ -429,7 +429,7 @@ def fetch(
         usage_error(where.said(str(exc)))
     from fetchcli.cli.environment import Environment
     from fetchcli.cli.run import Run
-    from fetchcli.cli.usage import RunSettings, UsageProblem, usage_problems
+    from fetchcli.cli.usage import RunSettings, UsageProblem, documents_to_read, usage_problems
 
     settings = RunSettings(
         sources=list(sources or ()),
@@ -445,13 +445,18 @@ def fetch(
         append=append,
     )
     env = Environment()
-    problems = usage_problems(options, settings, stdin_isatty=bool(env.stdin_isatty))
+    tty = bool(env.stdin_isatty)
+    found = None
+    if extract and not demo and (sources or files_from or not tty):
+        found = documents_to_read(options, settings, tty)  # once: it may read stdin
+    problems = usage_problems(options, settings, stdin_isatty=tty, documents=found)
     if _closed(sys.stdout) and output is None and (output_format is not Format.NONE or dump):
         problems.append("cannot write results: standard output is closed (use -o FILE)")
     if problems:
         usage_error(problems[0])
     try:
-        code = Run(options, settings, env).execute()
+        documents = None if found is None else found[0]
+        code = Run(options, settings, env, documents=documents).execute()
     except UsageProblem as exc:  # --resume found a file it cannot continue
         usage_error(str(exc))
     raise typer.Exit(code)

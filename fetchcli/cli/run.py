@@ -55,14 +55,21 @@ from fetchcli.sources.rules import InputFilter, SourceStats
 if TYPE_CHECKING:
     from fetchcli.demo.check import DemoCheck
     from fetchcli.sinks.report import Report
+    from fetchcli.sources.walk import Document
 
 
 class Run:
     """One invocation, its usage already checked: `execute()` returns the exit code."""
 
     def __init__(
-        self, options: FetchOptions, settings: RunSettings, env: Environment | None = None
+        self,
+        options: FetchOptions,
+        settings: RunSettings,
+        env: Environment | None = None,
+        *,
+        documents: list[Document] | None = None,
     ) -> None:
+        self.documents = documents  # an --extract run's, found by the usage checks
         self.settings = settings
         self.env = env or Environment()
         self.options = options
@@ -221,10 +228,11 @@ class Run:
     async def _documents(self) -> Iterator[UrlRecord]:
         """--extract: the records of the links in every document (pages fetched first)."""
         env, options = self.env, self.options
-        found = await asyncio.to_thread(
-            documents_to_read, options, self.settings, bool(env.stdin_isatty)
-        )
-        documents = found[0]
+        documents = self.documents
+        if documents is None:
+            tty = bool(env.stdin_isatty)
+            found = await asyncio.to_thread(documents_to_read, options, self.settings, tty)
+            documents = found[0]
         pages = [d.url for d in documents if d.url is not None]
         texts = {}
         if pages and not options.documents.offline:

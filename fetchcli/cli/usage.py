@@ -74,11 +74,19 @@ def documents_to_read(
 
 
 def usage_problems(
-    options: FetchOptions, settings: RunSettings, *, stdin_isatty: bool
+    options: FetchOptions,
+    settings: RunSettings,
+    *,
+    stdin_isatty: bool,
+    documents: tuple[list[Document], list[str]] | None = None,
 ) -> list[str]:
-    """Every usage problem of a run, in the order a user would fix them; empty if none."""
+    """Every usage problem of a run, in the order a user would fix them; empty if none.
+
+    `documents` is what `documents_to_read()` found for an --extract run (it may
+    read stdin for `--files-from -`, so it is read once and given here).
+    """
     if options.rules.extract and not settings.demo:
-        problems = _extract_problems(options, settings, stdin_isatty)
+        problems = _extract_problems(options, settings, stdin_isatty, documents)
     else:
         problems = _source_problems(settings, stdin_isatty)
         if settings.files_from or settings.dump:
@@ -108,11 +116,16 @@ def _report_problems(path: Path) -> list[str]:
 
 
 def _extract_problems(
-    options: FetchOptions, settings: RunSettings, stdin_isatty: bool
+    options: FetchOptions,
+    settings: RunSettings,
+    stdin_isatty: bool,
+    documents: tuple[list[Document], list[str]] | None,
 ) -> list[str]:
     if not settings.sources and not settings.files_from and stdin_isatty:
         return ["no documents to read: give files, folders or globs, or - for stdin"]
-    problems = documents_to_read(options, settings, stdin_isatty)[1]
+    if documents is None:
+        documents = documents_to_read(options, settings, stdin_isatty)
+    problems = list(documents[1])
     root = options.documents.root_dir
     if root is not None and not Path(root).is_dir():
         problems.append(f"--root-dir: no directory {root!r}")

@@ -69,12 +69,15 @@ class Deduplicated:
 
 def _repeat(first: FetchResult, record: UrlRecord) -> FetchResult:
     """The first occurrence's outcome, told for this occurrence's place."""
+    # Not moved: the final URL is this occurrence's own (its #fragment may differ).
+    final_url = record.url if first.final_url == first.url else first.final_url
     return replace(
         first,
         source=record.source,
         line=record.line,
         column=record.column,
         url=record.url,
+        final_url=final_url,
         elapsed=0.0,
         attempts=0,
         cached=True,

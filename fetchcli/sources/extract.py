@@ -39,6 +39,9 @@ def document_records(
     """
     applied = InputFilter(rules, stats)
     for document in documents:
+        if document.url is not None and docs.offline:  # a page is fetched: not offline
+            applied.stats.excluded += 1
+            continue
         found = _read(document, stdin, pages or {})
         if found is None:  # a page that could not be read: check the page itself
             assert document.url is not None

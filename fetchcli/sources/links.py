@@ -11,6 +11,7 @@ RFC 2606/6761, are not checked and are counted as excluded.
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,8 @@ def resolve(link: str, origin: Origin, rules: DocumentRules) -> Target:
         return Target(url=link, excluded=True)
     if scheme is None and origin.page is not None:
         return _remote(urljoin(origin.page, link), origin, rules)
+    if scheme is None and link.startswith("//"):  # protocol-relative: a host, not a path
+        return _remote(f"https:{link}", origin, rules)
     if scheme in ("http", "https"):
         return _remote(link, origin, rules)
     if scheme == "file":
@@ -120,7 +123,8 @@ def _local(link: str, origin: Origin, rules: DocumentRules) -> Target:
             return Target(
                 url=link, error=f"root-relative link {link!r} needs --root-dir DIR to be checked"
             )
-        target = Path(rules.root_dir) / path.lstrip("/")
+        # As on a web server, `/..` stays at the root.
+        target = Path(rules.root_dir) / posixpath.normpath(path).lstrip("/")
     else:
         target = origin.path.parent / path
     absolute = Path(os.path.abspath(target))

@@ -55,9 +55,15 @@ def normalize_url(text: str, default_scheme: str = "https") -> tuple[str, str | 
 
 
 def _fetched_form(url: str) -> str:
-    """What is actually requested: host case and the #fragment do not matter."""
+    """What is actually checked: host case and a web page's #fragment do not matter.
+
+    A local link's fragment is a check of its own (an anchor of that file).
+    """
     parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc.lower(), parts.path or "/", parts.query, ""))
+    fragment = parts.fragment if parts.scheme == "file" else ""
+    return urlunsplit(
+        (parts.scheme, parts.netloc.lower(), parts.path or "/", parts.query, fragment)
+    )
 
 
 def extract_urls(text: str) -> list[str]:
