@@ -200,3 +200,14 @@ def test_the_demo_says_what_it_is_before_it_starts() -> None:
     done = run_process(["--demo", "--format", "none"])
     first = done.stderr.decode().splitlines()[0]
     assert done.returncode == 0 and first.startswith("demo: fetching 300 URLs from a small site")
+
+
+@pytest.mark.parametrize(
+    ("args", "names"), [(["--format", "xml"], b"--format"), (["--concurency", "5"], b"--concur")]
+)
+def test_click_usage_errors_have_the_same_two_line_style(args: list[str], names: bytes) -> None:
+    done = run_process([*args, "urls.txt"])
+    lines = done.stderr.splitlines()
+    assert done.returncode == 2 and len(lines) == 2
+    assert lines[0].startswith(b"fetchcli: error: ") and names in lines[0]
+    assert lines[1] == b"Try 'fetchcli --help' for help."

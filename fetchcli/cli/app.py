@@ -26,6 +26,8 @@ from fetchcli.units import format_duration, format_size, parse_duration, parse_r
 
 ENV_PREFIX = "FETCHCLI_"
 _FLAG = re.compile(r"--([a-z0-9-]+)")
+# Click's UsageError as this Typer ships it (Typer may vendor Click): BadParameter's base.
+_USAGE_ERROR = cast(type[Exception], typer.BadParameter.__mro__[1])
 _T = TypeVar("_T")
 
 
@@ -146,11 +148,15 @@ def _version(value: bool) -> None:
 
 def usage_error(message: str) -> NoReturn:
     """Print one short line naming what is wrong, then exit 2."""
+    _say_usage_error(message)
+    raise typer.Exit(ExitCode.USAGE)
+
+
+def _say_usage_error(message: str) -> None:
     from fetchcli.text import safe_text
 
     sys.stderr.write(f"fetchcli: error: {safe_text(message)}\n")
     sys.stderr.write("Try 'fetchcli --help' for help.\n")
-    raise typer.Exit(ExitCode.USAGE)
 
 
 @app.command()
@@ -463,5 +469,14 @@ def fetch(
 
 
 def main() -> None:
-    """Run the Typer app (`fetchcli.__main__` answers `--version` before importing this)."""
-    app(prog_name="fetchcli")
+    """Run the Typer app (`fetchcli.__main__` answers `--version` before importing this).
+
+    Click's own usage errors (an unknown option, a bad choice) are printed in
+    the same two-line style as every other usage error.
+    """
+    try:
+        code = app(prog_name="fetchcli", standalone_mode=False)
+    except _USAGE_ERROR as exc:
+        _say_usage_error(str(getattr(exc, "format_message", exc.__str__)()))
+        sys.exit(ExitCode.USAGE)
+    sys.exit(code if isinstance(code, int) else 0)
