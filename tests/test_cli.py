@@ -205,7 +205,7 @@ def test_summary_json_has_the_contract_keys(
     figures = json.loads(path.read_text())
     assert set(figures) == {
         "total", "ok", "failed", "excluded", "by_status", "by_error", "bytes", "latency",
-        "wall", "rps",
+        "wall", "rps", "cached",
     }  # fmt: skip
     assert (figures["total"], figures["ok"], figures["failed"]) == (3, 1, 2)
     assert figures["by_status"] == {"200": 1, "404": 1}

@@ -1,36 +1,85 @@
-"""The HTTP client: httpx's AsyncClient, configured from options, with a lean send.
+"""The HTTP client: httpx's AsyncClient, configured from options, on the libcurl wire.
 
-For plain HTTP/1.1 the client sits on our aiohttp transport (see transport.py);
-HTTP/2 and proxies use httpx's own transport, so they behave exactly as httpx
-documents. `Client.send_once` is the one way a request leaves: on the fast
-transport it goes straight to the transport, skipping AsyncClient.send's auth
-flow, hooks, logging and stream wrapping, which cost more CPU than aiohttp
-itself on a small response (benchmarks/); redirects are still built by httpx.
+Every request, whatever the options (HTTP/1.1 or HTTP/2, TLS, any proxy),
+leaves through one wire, `CurlTransport`, so a result never depends on which
+options reached the server. `Client.send_once` sends straight to the wire,
+skipping AsyncClient.send's auth flow, hooks and stream wrapping, which cost
+more CPU than the wire on a small response; redirects are built by httpx's
+own rules (`httpx_adapter`). The proxy for a URL is chosen here by one rule:
+`--proxy`, else the `*_PROXY` / `NO_PROXY` variables as httpx reads them;
+libcurl never applies its own environment rules on top.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import urllib.request
 from http.cookiejar import CookieJar
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
+from fetchcli.http.curl import CurlTransport, decodable_encodings
 from fetchcli.http.httpx_adapter import redirect_request, skip_cookies
-from fetchcli.http.wire import ATTEMPT, Attempt
 from fetchcli.options import RequestSpec
 
-if TYPE_CHECKING:
-    from fetchcli.http.transport import AiohttpTransport
+
+class Wires(httpx.AsyncBaseTransport):
+    """One libcurl wire per proxy in use (most runs: one, direct); picks a request's by its URL."""
+
+    def __init__(self, spec: RequestSpec, connections: int) -> None:
+        self._spec = spec
+        self._connections = connections
+        self._wires: dict[str | None, CurlTransport] = {}
+        # --proxy wins; else the environment, read once (getproxies: lower case first).
+        self._environment = {} if spec.proxy else _environment_proxies()
+
+    def proxy_for(self, url: httpx.URL) -> str | None:
+        """The proxy a URL goes through: --proxy, else HTTP(S)_PROXY/ALL_PROXY unless NO_PROXY."""
+        if self._spec.proxy is not None:
+            return self._spec.proxy
+        proxy = self._environment.get(url.scheme) or self._environment.get("all")
+        if proxy is None or _bypass(url.host, self._environment):
+            return None
+        return proxy
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        proxy = self.proxy_for(request.url)
+        wire = self._wires.get(proxy)
+        if wire is None:
+            wire = self._wires[proxy] = CurlTransport(
+                max_connections=self._connections,
+                verify=not self._spec.insecure,
+                http2=self._spec.http2,
+                proxy=proxy,
+                decode=True,  # in C, a step at a time: a bomb stops at --max-body
+            )
+        return await wire.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        for wire in self._wires.values():
+            await wire.aclose()
+        self._wires.clear()
+
+
+def _bypass(host: str, proxies: dict[str, str]) -> bool:
+    """Whether NO_PROXY names the host (urllib's rule: suffixes, `*`, ports)."""
+    # Not in typeshed, but public and documented in urllib.request's module.
+    check = getattr(urllib.request, "proxy_bypass_environment")  # noqa: B009
+    return bool(check(host, proxies))
+
+
+def _environment_proxies() -> dict[str, str]:
+    """`scheme → proxy URL` from the environment, and `no` → NO_PROXY for the bypass check."""
+    proxies = urllib.request.getproxies()
+    return {key: value for key, value in proxies.items() if value}
 
 
 class Client(httpx.AsyncClient):
-    """An AsyncClient that can send one request without AsyncClient.send's layers."""
+    """An AsyncClient that sends one request straight to its wire."""
 
-    def __init__(self, *, fast: AiohttpTransport | None, **kwargs: Any) -> None:
-        super().__init__(transport=fast, **kwargs)
-        self._fast = fast
+    def __init__(self, *, wire: Wires, **kwargs: Any) -> None:
+        super().__init__(transport=wire, **kwargs)
+        self._wire = wire
         self._timeouts = self.timeout.as_dict()
 
     def new_request(self, method: str, url: str, extensions: dict[str, Any]) -> httpx.Request:
@@ -41,56 +90,46 @@ class Client(httpx.AsyncClient):
 
     async def send_once(self, request: httpx.Request) -> httpx.Response:
         """Send without following redirects; the body is left to be streamed."""
-        if self._fast is None:
-            return await self.send(request, stream=True, follow_redirects=False)
-        return await self._fast.handle_async_request(request)
+        return await self._wire.handle_async_request(request)
 
     def redirect(self, request: httpx.Request, response: httpx.Response) -> httpx.Request | None:
         """The request a redirect response leads to, by httpx's rules; None if it is not one.
 
         Raises httpx.InvalidURL or an httpx error when the Location cannot be used.
+        A `Cookie` given with -H is kept within one origin and dropped across
+        origins, as curl does (httpx drops it always); `Authorization` likewise.
         """
-        if self._fast is None:
-            return response.next_request  # httpx built it in send (or raised there)
         if not response.has_redirect_location:
             return None
-        return redirect_request(self, request, response)
+        following = redirect_request(self, request, response)
+        cookie = request.headers.get("cookie")
+        if cookie is not None and _origin(following.url) == _origin(request.url):
+            following.headers["Cookie"] = cookie
+        return following
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return url.scheme, url.host, url.port
 
 
 def make_client(spec: RequestSpec, connections: int) -> Client:
     """A Client for requests as `spec` says, `connections` pooled; use it with `async with`."""
     timeout = httpx.Timeout(spec.timeout, connect=spec.attempt_connect_timeout, pool=None)
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
     names = {name.lower() for name, _ in spec.headers}
     headers = [] if "user-agent" in names else [("User-Agent", spec.user_agent)]
+    # Advertise only what the wire decodes (httpx would add what Python's modules decode).
+    headers.append(("Accept-Encoding", decodable_encodings()))
     cookies = _NoCookieJar()  # a jar (not Cookies) is kept as it is by httpx
-    fast = None
-    if uses_fast_transport(spec):
-        from fetchcli.http.transport import AiohttpTransport
-
-        fast = AiohttpTransport(limit=connections, verify=not spec.insecure)
     client = Client(
-        fast=fast,
-        http2=spec.http2,
-        verify=not spec.insecure,
-        proxy=spec.proxy,
-        limits=limits,
+        wire=Wires(spec, connections),
         timeout=timeout,
         headers=[*headers, *spec.headers],
         cookies=cookies,
         follow_redirects=False,
-        trust_env=True,
-        event_hooks={"response": [_show_response]},
+        trust_env=False,  # the proxy rule is Wires.proxy_for's, and certificates the wire's
     )
     skip_cookies(client, _NoCookies(cookies))
     return client
-
-
-async def _show_response(response: httpx.Response) -> None:
-    # httpx's own send may fail on a Location after this hook: the attempt keeps the response.
-    attempt = response.request.extensions.get(ATTEMPT)
-    if isinstance(attempt, Attempt):
-        attempt.saw(response)
 
 
 class _NoCookies(httpx.Cookies):
@@ -115,12 +154,3 @@ class _NoCookieJar(CookieJar):
 
     def add_cookie_header(self, request: object) -> None:
         return None
-
-
-def uses_fast_transport(spec: RequestSpec) -> bool:
-    """aiohttp's pool for plain HTTP/1.1; httpx's own for HTTP/2 and for proxies."""
-    # getproxies() also reports NO_PROXY (as "no"): only a real proxy counts.
-    env_proxies = [scheme for scheme in urllib.request.getproxies() if scheme != "no"]
-    if spec.http2 or spec.proxy or env_proxies:
-        return False
-    return importlib.util.find_spec("aiohttp") is not None

@@ -150,11 +150,7 @@ async def _attempt(
         raise  # our disk, not the URL, failed: the run stops and says so
     except Exception as exc:  # every failure becomes a classified result
         outcome.error, outcome.message = classify(exc)
-        seen_last = wire.last_response
-        if seen_last is not None and seen_last is not response:
-            # httpx's send failed on the Location of a response it did not hand over.
-            _bad_location(outcome, seen_last, url, spec)
-        elif outcome.redirects and outcome.error is ErrorKind.INVALID_URL:
+        if outcome.redirects and outcome.error is ErrorKind.INVALID_URL:
             outcome.message = f"redirect to an unfetchable URL: {outcome.message}"
     finally:
         if response is not None:

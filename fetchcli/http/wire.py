@@ -61,16 +61,15 @@ class PoolSlot:
 
 
 class Attempt:
-    """One attempt's state shared with the transport: slot, deadline start, last response.
+    """One attempt's state shared with the transport: its connection slot and deadline start.
 
     Usage: `attempt = Attempt(start_deadline)`; `request.extensions |= attempt.extensions()`.
     """
 
-    __slots__ = ("_on_assigned", "last_response", "slot")
+    __slots__ = ("_on_assigned", "slot")
 
     def __init__(self, on_assigned: Callable[[], None]) -> None:
         self.slot = PoolSlot()
-        self.last_response: httpx.Response | None = None
         self._on_assigned = on_assigned
 
     def extensions(self) -> dict[str, object]:
@@ -80,10 +79,6 @@ class Attempt:
     async def _trace(self, _event: str, _info: object) -> None:
         # The transport's first trace event comes once a connection is assigned.
         self._on_assigned()
-
-    def saw(self, response: httpx.Response) -> None:
-        """Remember a response received for this attempt (also one whose Location fails)."""
-        self.last_response = response
 
 
 class Wire(Protocol):

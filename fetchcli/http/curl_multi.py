@@ -1,0 +1,362 @@
+"""libcurl's multi interface driven by an asyncio loop, and the state of one transfer.
+
+The design is tornado's `curl_httpclient`: libcurl says which sockets it
+wants watched (CURLMOPT_SOCKETFUNCTION → `loop.add_reader`/`add_writer`)
+and when it next needs the clock (CURLMOPT_TIMERFUNCTION → `loop.call_later`);
+each readiness event or timer runs `socket_action` for that socket, then
+`info_read` collects finished transfers. libcurl is never called from
+inside its own callbacks: they only record state and schedule work. A
+watchdog timer runs every transfer (`socket_all`) each second while
+transfers are active, so one lost socket event cannot stall a run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import warnings
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pycurl  # type: ignore[import-untyped]
+
+from fetchcli.http.curl_errors import E_UNRECOVERABLE_POLL, curl_error
+
+# Seconds between forced `socket_action(SOCKET_TIMEOUT)` calls while transfers are active.
+WATCHDOG_INTERVAL = 1.0
+# A transfer pauses once this many body bytes wait for the reader, and resumes below half.
+HIGH_WATER = 256 * 1024
+LOW_WATER = HIGH_WATER // 2
+# Idle connections kept, as a multiple of max_connections (bounded whatever the origins).
+IDLE_FACTOR = 2
+
+# (handle, CURLE code, libcurl's error text) for every transfer that ends in the multi.
+Finished = Callable[[Any, int, str], None]
+
+
+class Multi:
+    """A pycurl CurlMulti whose sockets and timers are watched by one asyncio loop."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        finished: Finished,
+        *,
+        max_connections: int,
+        multiplex: bool,
+    ) -> None:
+        self._loop = loop
+        self._finished = finished
+        self._handles: set[Any] = set()
+        self._watched: dict[int, int] = {}  # fd → the POLL_IN/POLL_OUT bits registered
+        self._timer: asyncio.Handle | None = None
+        self._due = 0.0  # when self._timer fires
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._closed = False
+        self._multi = pycurl.CurlMulti()
+        self._multi.setopt(pycurl.M_SOCKETFUNCTION, self._on_socket)
+        self._multi.setopt(pycurl.M_TIMERFUNCTION, self._on_timer)
+        self._multi.setopt(pycurl.M_MAX_TOTAL_CONNECTIONS, max_connections)
+        self._multi.setopt(pycurl.M_MAXCONNECTS, max_connections * IDLE_FACTOR)
+        pipelining = pycurl.PIPE_MULTIPLEX if multiplex else pycurl.PIPE_NOTHING
+        self._multi.setopt(pycurl.M_PIPELINING, pipelining)
+
+    def add(self, handle: Any) -> None:
+        """Start a configured easy handle; `finished` is called when it ends."""
+        self._multi.add_handle(handle)
+        self._handles.add(handle)
+        if self._watchdog is None:
+            self._watchdog = self._loop.call_later(WATCHDOG_INTERVAL, self._tick)
+
+    def remove(self, handle: Any) -> None:
+        """Stop a transfer (its connection is closed unless it is complete)."""
+        if handle in self._handles:
+            self._handles.discard(handle)
+            self._multi.remove_handle(handle)
+
+    def close(self) -> None:
+        """Remove every handle, stop watching sockets and timers, and free the multi."""
+        for handle in list(self._handles):
+            self.remove(handle)
+        for fd in list(self._watched):
+            self._on_socket(pycurl.POLL_REMOVE, fd, None, None)
+        for timer in (self._timer, self._watchdog):
+            if timer is not None:
+                timer.cancel()
+        self._timer = self._watchdog = None
+        self._closed = True  # libcurl may still set a timer while it cleans up
+        self._multi.close()
+
+    def _on_socket(self, what: int, fd: int, _multi: Any, _socketp: Any) -> None:
+        """CURLMOPT_SOCKETFUNCTION: watch fd for what libcurl asks (POLL_REMOVE: nothing)."""
+        old = self._watched.get(fd, 0)
+        new = 0 if self._closed else what & pycurl.POLL_INOUT  # POLL_REMOVE, POLL_NONE: 0
+        if old == new:
+            return
+        loop = self._loop
+        if old & pycurl.POLL_IN and not new & pycurl.POLL_IN:
+            loop.remove_reader(fd)
+        if old & pycurl.POLL_OUT and not new & pycurl.POLL_OUT:
+            loop.remove_writer(fd)
+        if new & pycurl.POLL_IN and not old & pycurl.POLL_IN:
+            loop.add_reader(fd, self._act, fd, pycurl.CSELECT_IN)
+        if new & pycurl.POLL_OUT and not old & pycurl.POLL_OUT:
+            loop.add_writer(fd, self._act, fd, pycurl.CSELECT_OUT)
+        if new:
+            self._watched[fd] = new
+        else:
+            del self._watched[fd]
+
+    def _on_timer(self, timeout_ms: int) -> None:
+        """CURLMOPT_TIMERFUNCTION: run libcurl's timeouts after timeout_ms (-1: never)."""
+        # An earlier timer already set is kept (and -1 ignored): running libcurl's
+        # timeouts early is harmless, it re-arms; this spares timers, several per request.
+        if self._closed or timeout_ms < 0:
+            return
+        due = self._loop.time() + timeout_ms / 1000
+        if self._timer is not None:
+            if self._due <= due:
+                return
+            self._timer.cancel()
+        self._due = due
+        if timeout_ms == 0:  # soon, but not from inside libcurl
+            self._timer = self._loop.call_soon(self._on_timeout)
+        else:
+            self._timer = self._loop.call_at(due, self._on_timeout)
+
+    def _on_timeout(self) -> None:
+        self._timer = None
+        self._act(pycurl.SOCKET_TIMEOUT, 0)
+
+    def _tick(self) -> None:
+        """The watchdog: let libcurl look at every transfer, in case an event was missed."""
+        self._watchdog = None
+        if not self._handles:
+            return
+        try:
+            # socket_action(SOCKET_TIMEOUT) runs only transfers with an expired timer, and
+            # one waiting on a socket may have none: socket_all runs them all (as tornado).
+            with warnings.catch_warnings():  # pycurl: "socket_all is deprecated"
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self._multi.socket_all()
+        except pycurl.error as exc:
+            self._fail_all(exc)
+        self._collect()
+        if self._handles and self._watchdog is None:
+            self._watchdog = self._loop.call_later(WATCHDOG_INTERVAL, self._tick)
+
+    def _act(self, fd: int, mask: int) -> None:
+        """Let libcurl act on one socket (or on its timeouts), then collect what ended."""
+        try:
+            self._multi.socket_action(fd, mask)
+        except pycurl.error as exc:
+            self._fail_all(exc)
+        self._collect()
+
+    def _fail_all(self, exc: Exception) -> None:
+        """The multi itself failed: no transfer can go on."""
+        for handle in list(self._handles):
+            self.remove(handle)
+            self._finished(handle, E_UNRECOVERABLE_POLL, f"libcurl multi failed: {exc}")
+
+    def _collect(self) -> None:
+        while True:
+            queued, ok, failed = self._multi.info_read()
+            for handle in ok:
+                self._end(handle, pycurl.E_OK, "")
+            for handle, code, message in failed:
+                self._end(handle, code, message)
+            if not queued:
+                return
+
+    def _end(self, handle: Any, code: int, message: str) -> None:
+        if handle in self._handles:
+            self.remove(handle)
+            self._finished(handle, code, message)
+
+
+class Transfer:
+    """One request on an easy handle: its response head, its waiting body bytes, its end."""
+
+    # The header and write callbacks run inside `socket_action`: they only record and
+    # wake. The reader takes chunks with `take()`, which unpauses a paused transfer once
+    # the backlog is down to LOW_WATER.
+
+    __slots__ = (
+        "_clock",
+        "_loop",
+        "_waiter",
+        "buffered",
+        "chunks",
+        "done",
+        "error",
+        "handle",
+        "head",
+        "last",
+        "lines",
+        "paused",
+        "peak",
+        "release",
+        "request",
+        "started",
+        "timer",
+    )
+
+    def __init__(self, handle: Any, request: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self.handle = handle
+        self.request = request
+        self._loop = loop
+        self._clock = loop.time
+        self.head: asyncio.Future[None] = loop.create_future()  # set once the head is complete
+        self.lines: list[bytes] = []  # the status line and header lines of the final response
+        self.chunks: deque[bytes] = deque()
+        self.buffered = self.peak = 0
+        self.paused = self.done = False
+        self.error: Exception | None = None
+        self.started = self.last = loop.time()  # `last`: when bytes last arrived
+        self.release: Callable[[], None] | None = None  # the connection slot, if we hold it
+        self.timer: asyncio.TimerHandle | None = None  # the read timeout check
+        self._waiter: asyncio.Future[None] | None = None
+
+    def response_head(self) -> tuple[bytes, int, bytes, list[tuple[bytes, bytes]]]:
+        """The final head: HTTP version, status code, reason phrase and header fields."""
+        status_line, *lines = self.lines
+        version, _, rest = status_line.rstrip().partition(b" ")
+        code, _, reason = rest.partition(b" ")
+        if not (code.isdigit() and len(code) == 3):  # libcurl checks HTTP/1; be sure anyway
+            raise httpx.RemoteProtocolError(f"invalid status line {status_line!r}")
+        return version, int(code), reason, _parse_headers(lines)
+
+    def on_header(self, line: bytes) -> None:
+        """CURLOPT_HEADERFUNCTION: one header line; a blank line ends a head."""
+        if self.head.done():
+            return  # trailers, or a transfer already given up
+        self.last = self._clock()
+        if line not in (b"\r\n", b"\n"):
+            self.lines.append(line)
+        elif self.lines and _interim(self.lines[0]):
+            self.lines = []  # 100 Continue, 103 Early Hints: the real head follows
+        elif self.lines:
+            self.head.set_result(None)
+
+    def on_write(self, data: bytes) -> int | None:
+        """CURLOPT_WRITEFUNCTION: keep a body chunk, or pause the transfer if too much waits."""
+        if self.buffered >= HIGH_WATER:
+            self.paused = True  # libcurl keeps `data` and offers it again after PAUSE_CONT
+            return pycurl.WRITEFUNC_PAUSE  # type: ignore[no-any-return]
+        if not self.head.done() and self.lines:
+            self.head.set_result(None)
+        self.chunks.append(data)
+        self.buffered += len(data)
+        self.peak = max(self.peak, self.buffered)
+        self.last = self._clock()
+        self._wake()
+        return None
+
+    def take(self) -> bytes:
+        """The oldest waiting chunk; unpauses the transfer once the backlog is small."""
+        chunk = self.chunks.popleft()
+        self.buffered -= len(chunk)
+        if self.paused and self.buffered <= LOW_WATER and not self.done:
+            self.paused = False
+            self.last = self._clock()
+            try:
+                self.handle.pause(pycurl.PAUSE_CONT)  # may deliver the held chunk right away
+            except pycurl.error as exc:
+                raise curl_error(exc.args[0], str(exc.args[1]), connected=True) from exc
+        return chunk
+
+    async def wait(self) -> None:
+        """Until a chunk arrives or the transfer ends."""
+        self._waiter = self._loop.create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+
+    def finish(self, error: Exception | None) -> None:
+        """Mark the end; a head still awaited gets the error (or is cancelled without one)."""
+        self.done = True
+        self.error = error
+        if not self.head.done():
+            if error is None:
+                self.head.cancel()
+            else:
+                self.head.set_exception(error)
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+
+def _interim(status_line: bytes) -> bool:
+    """Whether a status line is a 1xx response that another head follows."""
+    parts = status_line.split(None, 2)
+    code = parts[1] if len(parts) > 1 else b""
+    return code.startswith(b"1") and code != b"101"
+
+
+class CurlBody(httpx.AsyncByteStream):
+    """A response body as libcurl delivers it; closing early stops the transfer."""
+
+    def __init__(self, transfer: Transfer, close: Callable[[Transfer], None]) -> None:
+        self._transfer = transfer
+        self._close = close
+
+    @property
+    def peak_buffered(self) -> int:
+        """The most body bytes that ever waited for the reader (bounded by back-pressure)."""
+        return self._transfer.peak
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        transfer = self._transfer
+        while True:
+            if transfer.chunks:
+                yield transfer.take()
+            elif transfer.done:
+                if transfer.error is not None:
+                    raise transfer.error
+                return
+            else:
+                await transfer.wait()
+
+    async def aclose(self) -> None:
+        self._close(self._transfer)
+
+
+def _parse_headers(lines: list[bytes]) -> list[tuple[bytes, bytes]]:
+    """(name, value) pairs from raw header lines, as tolerant as curl."""
+    headers: list[tuple[bytes, bytes]] = []
+    for line in lines:
+        if line[:1] in (b" ", b"\t"):  # obsolete line folding continues the previous value
+            if headers:
+                name, value = headers[-1]
+                headers[-1] = (name, value + b" " + line.strip())
+            continue
+        name, colon, value = line.partition(b":")
+        name = name.strip()  # "Name : value" is accepted, as curl does
+        if colon and name:
+            headers.append((name, value.strip()))
+    return headers
+
+
+def set_body(handle: Any, method: str, body: bytes, *, chunked: bool) -> None:
+    """Send `body` with the request (POST semantics, under the request's own method)."""
+    source = io.BytesIO(body)
+    handle.setopt(pycurl.POST, 1)
+    handle.setopt(pycurl.READFUNCTION, source.read)
+    handle.setopt(pycurl.SEEKFUNCTION, lambda offset, origin: _seek(source, offset, origin))
+    if not chunked:
+        handle.setopt(pycurl.POSTFIELDSIZE_LARGE, len(body))
+    if method != "POST":
+        handle.setopt(pycurl.CUSTOMREQUEST, method)
+
+
+def _seek(source: io.BytesIO, offset: int, origin: int) -> int:
+    """CURLOPT_SEEKFUNCTION: rewind the body when libcurl must send it again."""
+    source.seek(offset, origin)
+    return pycurl.SEEKFUNC_OK  # type: ignore[no-any-return]
