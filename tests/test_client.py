@@ -1,23 +1,30 @@
-"""fetch_one and make_client against real hostile servers on 127.0.0.1."""
+"""fetch_one and make_client against real hostile servers on 127.0.0.1; Wires' proxy rule."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
+import gzip
+import os
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from pytest_httpserver import HTTPServer
 
 from fetchcli.demo.httpserver import Request
-from fetchcli.http.client import make_client
+from fetchcli.http.client import Wires, make_client
 from fetchcli.http.fetch import fetch_one
 from fetchcli.model import ErrorKind, FetchResult, UrlRecord
-from fetchcli.options import FetchOptions
+from fetchcli.options import FetchOptions, RequestSpec
 from servers import MARKUP, ThreadedServer
 
 
@@ -108,7 +115,6 @@ def test_gzip_bomb_is_cut_at_max_body_of_decoded_bytes(server: ThreadedServer) -
 
 
 def test_gzip_bomb_is_decoded_in_bounded_memory(httpserver: HTTPServer) -> None:
-    import gzip
     import tracemalloc
 
     bomb = gzip.compress(bytes(64 * 1024 * 1024), compresslevel=9)  # ~64 KiB on the wire
@@ -294,7 +300,7 @@ def test_a_redirect_keeps_its_connection_slot_while_others_wait(server: Threaded
 
 
 def test_authorization_is_dropped_on_a_redirect_to_another_origin(httpserver: HTTPServer) -> None:
-    # httpx's redirect rules hold on the fast path too: credentials stay with their origin.
+    # httpx's redirect rules hold on the curl wire too: credentials stay with their origin.
     other = HTTPServer(host="127.0.0.1", port=0)
     other.start()
     try:
@@ -337,8 +343,72 @@ def test_a_refused_https_connection_names_no_memory_address() -> None:
 
 
 def test_a_refused_connection_says_why_once() -> None:
-    message = fetch(f"http://127.0.0.1:{free_port()}/").message or ""
-    assert message.count("Connect call failed") == 1, message
+    # Was `count("Connect call failed") == 1`, asyncio's wording under aiohttp; the meaning
+    # is that the reason appears once, in whatever words the wire uses.
+    result = fetch(f"http://127.0.0.1:{free_port()}/")
+    message = result.message or ""
+    assert result.error is ErrorKind.CONNECT
+    assert message.lower().count("refused") == 1, message
+
+
+def _ipv6_loopback_refuses(port: int) -> bool:
+    """Whether [::1]:port refuses a connection (IPv6 works, nothing listens there)."""
+    try:
+        sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    except OSError:
+        return False  # no IPv6: libcurl resolves localhost to 127.0.0.1 alone
+    with sock:
+        sock.settimeout(2)
+        try:
+            sock.connect(("::1", port))
+        except ConnectionRefusedError:
+            return True
+        except OSError:
+            return False
+    return False
+
+
+def test_a_failure_after_an_address_fallback_names_no_earlier_address_error(
+    server: ThreadedServer,
+) -> None:
+    port = urlsplit(server.base_url).port
+    assert port is not None
+    if not _ipv6_loopback_refuses(port):
+        pytest.skip("needs IPv6 with nothing on [::1]:port, so that localhost falls back")
+    result = fetch(f"http://localhost:{port}/bad-status")
+    assert result.error is ErrorKind.PROTOCOL
+    assert "refused" not in (result.message or "").lower(), result.message
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG (regression from the httpx-decoded wire): Wires builds CurlTransport with "
+    "decode=True, and libcurl fails a body whose Content-Encoding it does not know "
+    "(CURLE_BAD_CONTENT_ENCODING: 'Unrecognized content encoding type'), so a page a "
+    "misconfigured server labels 'Content-Encoding: utf-8' is a protocol error; httpx, "
+    "like browsers, passes an unknown encoding through undecoded, and the record was ok",
+)
+@pytest.mark.parametrize("encoding", ["utf-8", "binary"])
+def test_a_body_with_an_unknown_content_encoding_is_read_as_sent(
+    httpserver: HTTPServer, encoding: str
+) -> None:
+    httpserver.expect_request("/odd").respond_with_data(
+        b"plain text", headers={"Content-Encoding": encoding}
+    )
+    result = fetch(httpserver.url_for("/odd"))
+    assert (result.ok, result.status, result.size, result.error) == (True, 200, 10, None)
+
+
+def test_known_content_encodings_are_decoded_and_identity_is_read_as_sent(
+    httpserver: HTTPServer,
+) -> None:
+    packed = gzip.compress(b"hello " * 100)
+    httpserver.expect_request("/gz").respond_with_data(packed, headers={"Content-Encoding": "gzip"})
+    httpserver.expect_request("/id").respond_with_data(
+        b"plain text", headers={"Content-Encoding": "identity"}
+    )
+    gz, same = fetch(httpserver.url_for("/gz")), fetch(httpserver.url_for("/id"))
+    assert (gz.ok, gz.size, same.ok, same.size) == (True, 600, True, 10)
 
 
 def test_a_303_turns_get_into_get_and_keeps_head_a_head(httpserver: HTTPServer) -> None:
@@ -401,20 +471,210 @@ def test_a_url_of_ten_thousand_characters_is_an_invalid_line(tmp_path: Path) -> 
     assert record.error is not None and "8192" in record.error
 
 
-def test_no_proxy_alone_keeps_the_fast_transport(monkeypatch: pytest.MonkeyPatch) -> None:
-    from fetchcli.http.client import uses_fast_transport
+# --- a -H Cookie and redirects ------------------------------------------------------------
 
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    for name in (
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "ALL_PROXY",
-        "http_proxy",
-        "https_proxy",
-        "all_proxy",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    assert uses_fast_transport(FetchOptions().request)
-    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
-    assert not uses_fast_transport(FetchOptions().request)
-    assert not uses_fast_transport(FetchOptions(http2=True).request)
+
+def test_a_given_cookie_survives_a_same_origin_redirect_only(httpserver: HTTPServer) -> None:
+    # Origins differ by host name alone: localhost and 127.0.0.1 are two, on one port.
+    here = httpserver.host
+    there = "127.0.0.1" if here == "localhost" else "localhost"
+    elsewhere = httpserver.url_for("/landing").replace(f"//{here}:", f"//{there}:", 1)
+    assert elsewhere != httpserver.url_for("/landing")
+    httpserver.expect_request("/near").respond_with_data(
+        "", status=302, headers={"Location": "/home"}
+    )
+    httpserver.expect_request("/away").respond_with_data(
+        "", status=302, headers={"Location": elsewhere}
+    )
+    httpserver.expect_request("/home").respond_with_data("here")
+    httpserver.expect_request("/landing").respond_with_data("there")
+    headers = (("Cookie", "a=1"),)
+    near = fetch(httpserver.url_for("/near"), headers=headers)
+    away = fetch(httpserver.url_for("/away"), headers=headers)
+    assert (near.ok, near.redirects, away.ok, away.redirects) == (True, 1, True, 1)
+    assert away.final_url == elsewhere
+    seen = {request.path: request.headers.get_all("Cookie") for request, _ in httpserver.log}
+    assert seen == {"/near": ["a=1"], "/home": ["a=1"], "/away": ["a=1"], "/landing": []}
+
+
+# --- the proxy rule: Wires.proxy_for --------------------------------------------------------
+
+PROXY, OTHER = "http://127.0.0.1:3128", "http://127.0.0.2:8080"
+
+
+@pytest.fixture
+def environment(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No *_proxy variable set, in either case; set some with the returned monkeypatch."""
+    for name in list(os.environ):
+        if name.lower().endswith("_proxy") or name == "REQUEST_METHOD":
+            monkeypatch.delenv(name)
+    return monkeypatch
+
+
+def proxy_for(url: str, proxy: str | None = None) -> str | None:
+    """The proxy Wires picks for `url` (the environment is read when Wires is made)."""
+    return Wires(RequestSpec(proxy=proxy), 1).proxy_for(httpx.URL(url))
+
+
+def test_no_proxy_is_used_when_none_is_set(environment: pytest.MonkeyPatch) -> None:
+    assert [proxy_for("http://example.com/"), proxy_for("https://example.com/")] == [None, None]
+
+
+def test_the_given_proxy_carries_every_url_whatever_the_environment(
+    environment: pytest.MonkeyPatch,
+) -> None:
+    environment.setenv("HTTP_PROXY", OTHER)
+    environment.setenv("HTTPS_PROXY", OTHER)
+    environment.setenv("NO_PROXY", "*")
+    urls = ["http://example.com/", "https://example.com/", "http://127.0.0.1:8080/"]
+    assert [proxy_for(url, PROXY) for url in urls] == [PROXY] * 3
+
+
+def test_each_scheme_takes_its_own_variable(environment: pytest.MonkeyPatch) -> None:
+    environment.setenv("HTTP_PROXY", PROXY)
+    environment.setenv("HTTPS_PROXY", OTHER)
+    assert proxy_for("http://example.com/") == PROXY
+    assert proxy_for("https://example.com/") == OTHER
+
+
+def test_https_proxy_alone_leaves_http_direct(environment: pytest.MonkeyPatch) -> None:
+    environment.setenv("HTTPS_PROXY", PROXY)
+    assert [proxy_for("http://example.com/"), proxy_for("https://example.com/")] == [None, PROXY]
+
+
+def test_all_proxy_covers_both_schemes_unless_one_has_its_own(
+    environment: pytest.MonkeyPatch,
+) -> None:
+    environment.setenv("ALL_PROXY", PROXY)
+    assert [proxy_for("http://example.com/"), proxy_for("https://example.com/")] == [PROXY] * 2
+    environment.setenv("HTTPS_PROXY", OTHER)
+    assert [proxy_for("http://example.com/"), proxy_for("https://example.com/")] == [PROXY, OTHER]
+
+
+@pytest.mark.parametrize("name", ["http_proxy", "https_proxy", "all_proxy"])
+def test_lower_case_names_are_read(environment: pytest.MonkeyPatch, name: str) -> None:
+    environment.setenv(name, PROXY)
+    scheme = "https" if name == "https_proxy" else "http"
+    assert proxy_for(f"{scheme}://example.com/") == PROXY
+
+
+def test_a_lower_case_name_wins_over_its_upper_case(environment: pytest.MonkeyPatch) -> None:
+    environment.setenv("HTTPS_PROXY", OTHER)
+    environment.setenv("https_proxy", PROXY)
+    assert proxy_for("https://example.com/") == PROXY
+
+
+@pytest.mark.parametrize("name", ["NO_PROXY", "no_proxy"])
+def test_no_proxy_bypasses_the_hosts_it_names(environment: pytest.MonkeyPatch, name: str) -> None:
+    environment.setenv("ALL_PROXY", PROXY)
+    environment.setenv(name, "127.0.0.1, localhost,.internal.example")
+    direct = ["http://127.0.0.1:8080/", "https://localhost/", "http://a.internal.example/"]
+    direct.append("https://internal.example/")  # the domain itself, as well as below it
+    proxied = ["http://example.com/", "http://notinternal.example/", "http://127.0.0.2/"]
+    assert [proxy_for(url) for url in direct] == [None] * len(direct)
+    assert [proxy_for(url) for url in proxied] == [PROXY] * len(proxied)
+
+
+def test_no_proxy_star_bypasses_every_host(environment: pytest.MonkeyPatch) -> None:
+    environment.setenv("HTTP_PROXY", PROXY)
+    environment.setenv("NO_PROXY", "*")
+    assert proxy_for("http://example.com/") is None
+
+
+def test_a_no_proxy_entry_with_a_port_bypasses_that_port_only(
+    environment: pytest.MonkeyPatch,
+) -> None:
+    environment.setenv("HTTP_PROXY", PROXY)
+    environment.setenv("NO_PROXY", "127.0.0.1:8080")
+    assert proxy_for("http://127.0.0.1:9999/") == PROXY
+    assert proxy_for("http://127.0.0.1:8080/") is None
+
+
+# --- a fetch through a local HTTP forward proxy ----------------------------------------------
+
+
+@dataclass
+class ProxyState:
+    port: int = 0
+    request_lines: list[bytes] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@asynccontextmanager
+async def forward_proxy() -> AsyncIterator[ProxyState]:
+    """An HTTP forward proxy on 127.0.0.1: one absolute-form request per connection.
+
+    The request goes to the origin in origin-form with `Connection: close` and
+    without Proxy-* headers; the origin's answer (which then says
+    `Connection: close`) is piped back as it comes.
+    """
+    state = ProxyState()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            line, _, rest = head.partition(b"\r\n")
+            state.request_lines.append(line)
+            method, target, version = line.split(b" ")
+            url = urlsplit(target.decode("ascii"))
+            assert url.scheme == "http" and url.hostname and url.port
+            path = (url.path or "/") + (f"?{url.query}" if url.query else "")
+            fields = [
+                header + b"\r\n"
+                for header in rest.split(b"\r\n")
+                if header and not header.lower().startswith((b"proxy-", b"connection:"))
+            ]
+            up_reader, up_writer = await asyncio.open_connection(url.hostname, url.port)
+            up_writer.write(b"%s %s %s\r\n" % (method, path.encode("ascii"), version))
+            up_writer.write(b"".join(fields) + b"Connection: close\r\n\r\n")
+            await up_writer.drain()
+            with suppress(ConnectionError):
+                while data := await up_reader.read(65536):
+                    writer.write(data)
+                    await writer.drain()
+            up_writer.close()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    state.port = server.sockets[0].getsockname()[1]
+    async with server:
+        yield state
+
+
+def _comparable(result: FetchResult) -> dict[str, Any]:
+    """A result's fields, but for those that differ from one fetch to the next."""
+    fields = dataclasses.asdict(result)
+    return {name: value for name, value in fields.items() if name not in ("elapsed", "fetched_at")}
+
+
+def test_a_fetch_through_a_proxy_gives_the_record_a_direct_fetch_gives(
+    server: ThreadedServer, environment: pytest.MonkeyPatch
+) -> None:
+    paths = [
+        "/",
+        "/sized?bytes=70000",
+        "/redirect?n=2",
+        "/status?code=404",
+        "/markup",
+        "/gzip-bomb?mib=1",  # decoded on this side of the proxy, as when direct
+    ]
+    urls = [server.url(path) for path in paths]
+
+    async def main() -> tuple[list[FetchResult], list[FetchResult], ProxyState]:
+        direct = await _fetch_all(urls, FetchOptions(retries=0))
+        async with forward_proxy() as proxy:
+            proxied = await _fetch_all(urls, FetchOptions(retries=0, proxy=proxy.url))
+        return direct, proxied, proxy
+
+    direct, proxied, proxy = asyncio.run(asyncio.wait_for(main(), 30))
+    assert [_comparable(result) for result in proxied] == [_comparable(r) for r in direct]
+    assert [result.status for result in direct] == [200, 200, 200, 404, 404, 200]
+    hops = ["/redirect?n=1", "/sized?bytes=10"]  # the redirect's two hops went through it too
+    expected = [f"GET {server.url(path)} HTTP/1.1".encode() for path in [*paths, *hops]]
+    assert sorted(proxy.request_lines) == sorted(expected)

@@ -1,9 +1,13 @@
-"""The wire contract (`fetchcli.http.wire`), checked for every wire transport we have.
+"""The wire contract (`fetchcli.http.wire`), checked for the one wire we have.
 
-Each numbered obligation of the contract has its own tests, each run for
-AiohttpTransport (the fast path), httpx's own AsyncHTTPTransport (the path for
---http2 and proxies) and, when `fetchcli.http.curl` provides it, CurlTransport.
-A transport that breaks an obligation is marked `xfail(strict=True)` on that
+Each numbered obligation of the contract has its own tests, run against
+CurlTransport (libcurl via pycurl), the transport every request leaves
+through. The tests of obligations 1, 2, 3 and 5 also run through `Wires`,
+the client's router that picks a CurlTransport per proxy, so that the
+router is seen to pass the request and its extensions through untouched.
+Obligation 4 does not hold for the router as it stands (it asks libcurl to
+decode: see `test_the_router_decodes_bodies_and_advertises_encodings`).
+A wire that breaks an obligation is marked `xfail(strict=True)` on that
 test with the reason: fixing it turns the test into an XPASS, which fails
 until the mark goes.
 
@@ -17,14 +21,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import gzip
-import importlib
-import inspect
-import ssl
+import os
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import httpx
 import pytest
@@ -32,15 +34,18 @@ from pytest_httpserver import HTTPServer
 
 from conftest import REFUSED
 from fetchcli.demo.httpserver import HttpServer, Request, response_head
-from fetchcli.http.client import Client
+from fetchcli.http.client import Client, Wires
+from fetchcli.http.curl import CurlTransport, decodable_encodings
 from fetchcli.http.fetch import fetch_one
-from fetchcli.http.transport import AiohttpTransport
 from fetchcli.http.wire import Attempt
 from fetchcli.model import ErrorKind, UrlRecord
 from fetchcli.options import RequestSpec
 from servers import TestSite, reset
 
-pytestmark = pytest.mark.timeout(10)
+pytestmark = [
+    pytest.mark.timeout(10),
+    pytest.mark.skipif(sys.platform == "win32", reason="CurlTransport needs a selector loop"),
+]
 
 # Timeouts as the client puts them on each request (see Client.new_request).
 TIMEOUTS: dict[str, float | None] = {"connect": 5.0, "read": 5.0, "write": 5.0, "pool": None}
@@ -59,57 +64,33 @@ class WireKind:
     make: Make
 
 
-def _aiohttp(limit: int) -> httpx.AsyncBaseTransport:
-    return AiohttpTransport(limit=limit, verify=True)
+def _curl(limit: int) -> httpx.AsyncBaseTransport:
+    return CurlTransport(max_connections=limit, verify=True)
 
 
-@functools.cache
-def _verified() -> ssl.SSLContext:
-    """httpx's context for verify=True, made once (loading the CA bundle takes ~40 ms)."""
-    return httpx.create_ssl_context(verify=True)
+def _router(limit: int) -> httpx.AsyncBaseTransport:
+    return Wires(RequestSpec(), limit)  # no --proxy, and no *_PROXY (see no_proxy_environment)
 
 
-def _httpx(limit: int) -> httpx.AsyncBaseTransport:
-    limits = httpx.Limits(max_connections=limit)
-    return httpx.AsyncHTTPTransport(verify=_verified(), limits=limits)
+CURL, ROUTER = "curl", "wires"
 
 
-def _curl() -> tuple[Make | None, str]:
-    """CurlTransport's factory when `fetchcli.http.curl` provides it, else why not."""
-    if sys.platform == "win32":
-        return None, "CurlTransport needs a selector event loop"
-    try:
-        module = importlib.import_module("fetchcli.http.curl")
-    except ImportError as exc:
-        return None, f"fetchcli.http.curl does not import: {exc}"
-    transport = getattr(module, "CurlTransport", None)
-    if transport is None:
-        return None, "fetchcli.http.curl has no CurlTransport"
-    accepted = inspect.signature(transport).parameters
-    if not {"max_connections", "verify"} <= accepted.keys():
-        return None, "CurlTransport takes no max_connections= or verify=: update _curl()"
-
-    def make(limit: int) -> httpx.AsyncBaseTransport:
-        return cast(httpx.AsyncBaseTransport, transport(max_connections=limit, verify=True))
-
-    return make, ""
-
-
-_CURL, _NO_CURL = _curl()
-AIOHTTP, HTTPX, CURL = "aiohttp", "httpx", "curl"
-
-
-def wires(**marks: pytest.MarkDecorator) -> list[Any]:
-    """Every wire transport as a parameter; `marks` by name (xfail: breaks this obligation)."""
-    params = [
-        pytest.param(WireKind(AIOHTTP, _aiohttp), id=AIOHTTP, marks=marks.get(AIOHTTP, ())),
-        pytest.param(WireKind(HTTPX, _httpx), id=HTTPX, marks=marks.get(HTTPX, ())),
-    ]
-    if _CURL is None:
-        params.append(pytest.param(None, id=CURL, marks=pytest.mark.skip(reason=_NO_CURL)))
-    else:
-        params.append(pytest.param(WireKind(CURL, _CURL), id=CURL, marks=marks.get(CURL, ())))
+def wires(*, router: bool = False, **marks: pytest.MarkDecorator) -> list[Any]:
+    """The wire as a parameter, and the router too when `router`; `marks` by name (xfail)."""
+    params = [pytest.param(WireKind(CURL, _curl), id=CURL, marks=marks.get(CURL, ()))]
+    if router:
+        params.append(
+            pytest.param(WireKind(ROUTER, _router), id=ROUTER, marks=marks.get(ROUTER, ()))
+        )
     return params
+
+
+@pytest.fixture(autouse=True)
+def no_proxy_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No *_PROXY variable reaches Wires, whatever the environment the tests run in."""
+    for name in list(os.environ):
+        if name.lower().endswith("_proxy"):
+            monkeypatch.delenv(name)
 
 
 def asynchronous(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
@@ -237,7 +218,7 @@ def causes(exc: BaseException) -> list[BaseException]:
 # --- 1. trace: once a connection is assigned, before sending ----------------------------
 
 
-@pytest.mark.parametrize("wire", wires())
+@pytest.mark.parametrize("wire", wires(router=True))
 @asynchronous
 async def test_trace_is_called_before_the_request_goes_out(wire: WireKind) -> None:
     async with serving() as (server, site), opened(wire, 1) as transport:
@@ -253,7 +234,7 @@ async def test_trace_is_called_before_the_request_goes_out(wire: WireKind) -> No
     assert traced_before_return[:1] == [0]
 
 
-@pytest.mark.parametrize("wire", wires())
+@pytest.mark.parametrize("wire", wires(router=True))
 @asynchronous
 async def test_trace_waits_until_a_connection_slot_is_free(wire: WireKind) -> None:
     events: list[str] = []
@@ -274,20 +255,8 @@ async def test_trace_waits_until_a_connection_slot_is_free(wire: WireKind) -> No
 
 # --- 2. an Attempt holds one slot across its requests, until it releases it ------------
 
-ATTEMPT_NA = pytest.mark.skip(
-    reason="N/A: httpx's AsyncHTTPTransport (httpcore's pool) has no per-request slot to "
-    "hand over; it ignores the Attempt and takes a connection per request, given back when "
-    "that response closes, so a redirect waits in the pool again (fetchcli only uses it for "
-    "--http2 and proxies)"
-)
-CURL_IGNORES_ATTEMPT = pytest.mark.xfail(
-    strict=True,
-    reason="CurlTransport reads its slot from the 'fetchcli.slot' extension, not the Attempt "
-    "in wire.ATTEMPT: the slot is given back when each response closes",
-)
 
-
-@pytest.mark.parametrize("wire", wires(httpx=ATTEMPT_NA, curl=CURL_IGNORES_ATTEMPT))
+@pytest.mark.parametrize("wire", wires(router=True))
 @asynchronous
 async def test_an_attempt_keeps_its_slot_for_its_next_request(wire: WireKind) -> None:
     async with serving() as (server, _site), opened(wire, 1) as transport:
@@ -306,7 +275,7 @@ async def test_an_attempt_keeps_its_slot_for_its_next_request(wire: WireKind) ->
         await read_raw(await outsider)
 
 
-@pytest.mark.parametrize("wire", wires(httpx=ATTEMPT_NA, curl=CURL_IGNORES_ATTEMPT))
+@pytest.mark.parametrize("wire", wires(router=True))
 @asynchronous
 async def test_releasing_an_attempt_frees_its_slot(wire: WireKind) -> None:
     async with serving() as (server, _site), opened(wire, 1) as transport:
@@ -325,14 +294,8 @@ async def test_releasing_an_attempt_frees_its_slot(wire: WireKind) -> None:
 
 # --- 3. failures are httpx exceptions with the original as __cause__ ------------------
 
-CURL_NO_CAUSE = pytest.mark.xfail(
-    strict=True,
-    reason="CurlTransport raises httpx exceptions made from the libcurl code (curl_error), "
-    "with no __cause__: DNS and TLS causes are only in the curl_code attribute",
-)
 
-
-@pytest.mark.parametrize("wire", wires())
+@pytest.mark.parametrize("wire", wires(router=True))
 @asynchronous
 async def test_a_refused_connection_is_a_connect_error(wire: WireKind) -> None:
     async with opened(wire, 1) as transport:
@@ -340,7 +303,7 @@ async def test_a_refused_connection_is_a_connect_error(wire: WireKind) -> None:
     assert isinstance(exc, httpx.ConnectError)
 
 
-@pytest.mark.parametrize("wire", wires(curl=CURL_NO_CAUSE))
+@pytest.mark.parametrize("wire", wires(router=True))
 @asynchronous
 async def test_a_refused_connection_keeps_the_os_error_under_it(wire: WireKind) -> None:
     async with opened(wire, 1) as transport:
@@ -349,7 +312,7 @@ async def test_a_refused_connection_keeps_the_os_error_under_it(wire: WireKind) 
     assert any(isinstance(cause, ConnectionRefusedError) for cause in causes(exc))
 
 
-@pytest.mark.parametrize("wire", wires())
+@pytest.mark.parametrize("wire", wires(router=True))
 @asynchronous
 async def test_a_reset_mid_body_is_a_read_or_protocol_error(wire: WireKind) -> None:
     async with serving() as (server, site), opened(wire, 1) as transport:
@@ -357,7 +320,7 @@ async def test_a_reset_mid_body_is_a_read_or_protocol_error(wire: WireKind) -> N
     assert isinstance(exc, httpx.ReadError | httpx.RemoteProtocolError)
 
 
-@pytest.mark.parametrize("wire", wires(curl=CURL_NO_CAUSE))
+@pytest.mark.parametrize("wire", wires(router=True))
 @asynchronous
 async def test_a_reset_mid_body_keeps_the_original_as_cause(wire: WireKind) -> None:
     async with serving() as (server, site), opened(wire, 1) as transport:
@@ -393,17 +356,7 @@ async def test_exactly_the_given_headers_are_sent(wire: WireKind, method: str) -
     assert (site.heads[0].method, dict(site.heads[0].headers)) == (method, expected)
 
 
-@pytest.mark.parametrize(
-    "wire",
-    wires(
-        aiohttp=pytest.mark.xfail(
-            strict=True,
-            reason="aiohttp adds 'Content-Length: 0' to a bodyless request of a method other "
-            "than GET/HEAD/OPTIONS/TRACE (and a Content-Type to POST/PUT); fetchcli itself "
-            "only sends GET and HEAD",
-        )
-    ),
-)
+@pytest.mark.parametrize("wire", wires())
 @asynchronous
 async def test_a_bodyless_delete_gets_no_added_header(wire: WireKind) -> None:
     async with serving() as (server, site), opened(wire, 1) as transport:
@@ -413,16 +366,7 @@ async def test_a_bodyless_delete_gets_no_added_header(wire: WireKind) -> None:
     assert (site.heads[0].method, dict(site.heads[0].headers)) == ("DELETE", expected)
 
 
-@pytest.mark.parametrize(
-    "wire",
-    wires(
-        aiohttp=pytest.mark.xfail(
-            strict=True,
-            reason="AiohttpTransport passes str(url) to aiohttp, whose yarl re-quotes it: "
-            "'%7E' and '%41' go out as '~' and 'A' (yarl.URL(..., encoded=True) would not)",
-        )
-    ),
-)
+@pytest.mark.parametrize("wire", wires())
 @asynchronous
 async def test_the_target_is_sent_as_given(wire: WireKind) -> None:
     async with serving() as (server, site), opened(wire, 1) as transport:
@@ -453,6 +397,29 @@ async def test_a_gzip_body_comes_back_undecoded(wire: WireKind, httpserver: HTTP
     assert (response.headers["content-encoding"], raw) == ("gzip", packed)
 
 
+@asynchronous
+async def test_the_router_decodes_bodies_and_advertises_encodings(httpserver: HTTPServer) -> None:
+    # Not obligation 4: Wires builds its CurlTransport with decode=True, so libcurl decodes
+    # in C (a bomb stops at --max-body) and, when the request names no Accept-Encoding,
+    # adds its own. make_client always sends one (decodable_encodings()), which goes as given.
+    packed = gzip.compress(b"hello " * 100)
+    httpserver.expect_request("/gz").respond_with_data(packed, headers={"Content-Encoding": "gzip"})
+    async with opened(WireKind(ROUTER, _router), 1) as transport:
+        bare = await transport.handle_async_request(request(httpserver.url_for("/gz")))
+        given = {"Accept-Encoding": decodable_encodings()}
+        sent = request(httpserver.url_for("/gz"), headers=given)
+        named = await transport.handle_async_request(sent)
+        bodies = [await read_raw(bare), await read_raw(named)]
+    assert bodies == [b"hello " * 100] * 2
+    for response in (bare, named):
+        assert "content-encoding" not in response.headers
+        assert "content-length" not in response.headers  # it counted the encoded bytes
+    advertised = [entry[0].headers.get_all("Accept-Encoding") for entry in httpserver.log]
+    tokens = {token.strip() for token in decodable_encodings().split(",")}
+    assert [{token.strip() for token in advertised[0][0].split(",")}] == [tokens]
+    assert advertised[1] == [decodable_encodings()]
+
+
 @pytest.mark.parametrize("wire", wires())
 @asynchronous
 async def test_no_cookie_is_kept(wire: WireKind, httpserver: HTTPServer) -> None:
@@ -467,7 +434,7 @@ async def test_no_cookie_is_kept(wire: WireKind, httpserver: HTTPServer) -> None
 # --- 5. returned at the head; the body streams; aclose gives the connection back -------
 
 
-@pytest.mark.parametrize("wire", wires())
+@pytest.mark.parametrize("wire", wires(router=True))
 @asynchronous
 async def test_the_response_is_returned_before_the_body_has_arrived(wire: WireKind) -> None:
     async with serving() as (server, site), opened(wire, 1) as transport:
@@ -477,7 +444,7 @@ async def test_the_response_is_returned_before_the_body_has_arrived(wire: WireKi
         assert await read_raw(response) == FIRST + REST
 
 
-@pytest.mark.parametrize("wire", wires())
+@pytest.mark.parametrize("wire", wires(router=True))
 @asynchronous
 async def test_the_body_is_read_as_it_arrives(wire: WireKind) -> None:
     async with serving() as (server, site), opened(wire, 1) as transport:
@@ -492,7 +459,7 @@ async def test_the_body_is_read_as_it_arrives(wire: WireKind) -> None:
     assert (arrived, rest) == (FIRST, REST)
 
 
-@pytest.mark.parametrize("wire", wires())
+@pytest.mark.parametrize("wire", wires(router=True))
 @asynchronous
 async def test_closing_an_unread_body_gives_the_slot_back(wire: WireKind) -> None:
     async with serving() as (server, _site), opened(wire, 1) as transport:
@@ -502,7 +469,7 @@ async def test_closing_an_unread_body_gives_the_slot_back(wire: WireKind) -> Non
         assert (response.status_code, await read_raw(response)) == (200, b"index\n")
 
 
-@pytest.mark.parametrize("wire", wires())
+@pytest.mark.parametrize("wire", wires(router=True))
 @asynchronous
 async def test_closing_an_unread_body_drops_its_connection(wire: WireKind) -> None:
     async with serving() as (server, _site), opened(wire, 1) as transport:
@@ -512,7 +479,7 @@ async def test_closing_an_unread_body_drops_its_connection(wire: WireKind) -> No
         assert server.connections == 2
 
 
-@pytest.mark.parametrize("wire", wires())
+@pytest.mark.parametrize("wire", wires(router=True))
 @asynchronous
 async def test_a_body_read_to_the_end_leaves_its_connection_for_reuse(wire: WireKind) -> None:
     async with serving() as (server, _site), opened(wire, 1) as transport:
@@ -524,41 +491,32 @@ async def test_a_body_read_to_the_end_leaves_its_connection_for_reuse(wire: Wire
 # --- the fetcher's own deadline, on a wire that never calls trace ----------------------
 
 
-class Untraced(httpx.AsyncBaseTransport):
-    """httpx's own transport with the trace extension taken off every request.
+class Untraced(Wires):
+    """The client's own router onto the curl wire, with the trace extension taken off.
 
-    It also sets the response's request, as AsyncClient.send does: fetch_one reads
-    `response.request`, which httpx's transport leaves unset (the contract does not
-    say so; the other wires set it).
+    Every request still goes to a real CurlTransport; only the "trace" extension
+    is removed before it gets there, so the wire never says when a connection
+    was assigned.
     """
 
-    def __init__(self) -> None:
-        self._inner = httpx.AsyncHTTPTransport(verify=_verified())
+    def __init__(self, spec: RequestSpec, connections: int) -> None:
+        super().__init__(spec, connections)
         self.traces_seen = 0
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self.traces_seen += "trace" in request.extensions
         request.extensions = {k: v for k, v in request.extensions.items() if k != "trace"}
-        response = await self._inner.handle_async_request(request)
-        response.request = request
-        return response
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
+        return await super().handle_async_request(request)
 
 
 @pytest.mark.timeout(5)
 @asynchronous
 async def test_a_trickling_body_times_out_on_a_wire_that_never_traces() -> None:
     spec = RequestSpec(timeout=0.5, retries=0)
-    wire = Untraced()
+    wire = Untraced(spec, 1)
     # As make_client builds it, with a read timeout far past --timeout: only the
     # fetcher's total deadline (started at the response head) can end this.
-    client = Client(
-        fast=cast(AiohttpTransport, wire),  # Client types its wire as AiohttpTransport
-        timeout=httpx.Timeout(30.0),
-        follow_redirects=False,
-    )
+    client = Client(wire=wire, timeout=httpx.Timeout(30.0), follow_redirects=False)
     async with serving() as (server, _site), client:
         url = server.base_url + "/trickle?bytes=1000&delay=0.05"
         result = await fetch_one(client, UrlRecord(source="t", line=1, url=url), spec)

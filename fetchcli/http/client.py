@@ -38,7 +38,8 @@ class Wires(httpx.AsyncBaseTransport):
         if self._spec.proxy is not None:
             return self._spec.proxy
         proxy = self._environment.get(url.scheme) or self._environment.get("all")
-        if proxy is None or _bypass(url.host, self._environment):
+        host = url.host if url.port is None else f"{url.host}:{url.port}"
+        if proxy is None or _bypass(host, self._environment):
             return None
         return proxy
 

@@ -46,6 +46,9 @@ DEFAULT_MAX_CONNECTIONS = 100
 ATTEMPT_EXTENSION = "fetchcli.attempt"
 _SUPPRESS_CONNECT_HEADERS = 265  # CURLOPT_SUPPRESS_CONNECT_HEADERS, unnamed by pycurl
 _SCHEMES = ("http", "https")
+_SOCKET_CODES = frozenset(
+    {pycurl.E_COULDNT_CONNECT, pycurl.E_SEND_ERROR, pycurl.E_RECV_ERROR, pycurl.E_GOT_NOTHING}
+)
 
 
 class HeldSlot(Protocol):
@@ -248,7 +251,9 @@ class CurlTransport(httpx.AsyncBaseTransport):
                 message,
                 connected=connected,
                 request=transfer.request,
-                os_errno=handle.getinfo(pycurl.OS_ERRNO),
+                # libcurl keeps the errno of an earlier address (::1 refused, then
+                # 127.0.0.1 answered): it is the cause only of a socket failure.
+                os_errno=handle.getinfo(pycurl.OS_ERRNO) if code in _SOCKET_CODES else 0,
             )
         elif not transfer.head.done():
             error = httpx.RemoteProtocolError("no response head", request=transfer.request)

@@ -15,11 +15,16 @@ too). A transport must:
    `Attempt` whose `slot` is free, put its release in the slot (`slot.hold`)
    instead of releasing at the end of the body, so that the attempt keeps it
    across redirects; the fetcher releases it when the attempt ends.
-3. Raise only httpx exceptions (`httpx.TransportError` and subclasses),
+3. Raise only httpx exceptions (`httpx.TransportError` and subclasses, or
+   `httpx.InvalidURL` for a URL it cannot send),
    mapped at the transport's own boundary, keeping the original as
    `__cause__` (DNS and TLS causes are found there: see `http.errors`).
 4. Send the request's method, URL and headers as they are: follow no
-   redirect, add no header, decode no content, keep no cookie.
+   redirect, add no header, keep no cookie. A transport may decode content
+   only when it advertises no encoding it cannot decode and removes the
+   `Content-Encoding`/`Content-Length` that described the wire bytes (the
+   libcurl wire as `client.Wires` builds it does, so that decoding is done
+   in C a bounded step at a time).
 5. Return once the status line and headers have arrived, with the body as a
    stream that is read as it arrives and whose `aclose()` gives the
    connection back (or drops it when the body was not read to the end).
