@@ -44,6 +44,9 @@ DEFAULT_MAX_CONNECTIONS = 100
 # Request extension: the attempt (fetchcli.http.wire.ATTEMPT) whose `slot` holds one
 # connection slot across its redirects; duck-typed, so this module stands alone.
 ATTEMPT_EXTENSION = "fetchcli.attempt"
+# Request extension: True to take this body as sent, undecoded (a server that
+# labelled it with an encoding nobody can decode).
+AS_SENT = "fetchcli.as_sent"
 _SUPPRESS_CONNECT_HEADERS = 265  # CURLOPT_SUPPRESS_CONNECT_HEADERS, unnamed by pycurl
 _SCHEMES = ("http", "https")
 _SOCKET_CODES = frozenset(
@@ -211,6 +214,8 @@ class CurlTransport(httpx.AsyncBaseTransport):
             setopt(pycurl.HTTPHEADER, headers)
             setopt(pycurl.HEADERFUNCTION, transfer.on_header)
             setopt(pycurl.WRITEFUNCTION, transfer.on_write)
+            if self._decode and request.extensions.get(AS_SENT):
+                setopt(pycurl.HTTP_CONTENT_DECODING, 0)
             if request.method == "HEAD":
                 setopt(pycurl.NOBODY, 1)
             elif upload[0] is not None:
@@ -308,7 +313,7 @@ class CurlTransport(httpx.AsyncBaseTransport):
 
     def _response(self, request: httpx.Request, transfer: Transfer) -> httpx.Response:
         version, code, reason, headers = transfer.response_head()
-        if self._decode and any(
+        if self._decode and not request.extensions.get(AS_SENT) and any(
             name.lower() == b"content-encoding" and value.lower() != b"identity"
             for name, value in headers
         ):

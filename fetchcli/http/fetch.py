@@ -21,6 +21,7 @@ import httpx
 
 from fetchcli.http.body import decoded_chunks, drain
 from fetchcli.http.client import Client, make_client
+from fetchcli.http.curl import AS_SENT
 from fetchcli.http.errors import classify
 from fetchcli.http.save import BodyFile, SaveError
 from fetchcli.http.wire import Attempt
@@ -57,6 +58,7 @@ class _Attempt:
     sent: bool = False
     saved_partly: bool = False  # a body reached --save: another attempt must not follow
     saved: str | None = None  # where --save wrote the body
+    undecodable: bool = False  # the body's Content-Encoding could not be decoded
 
 
 async def fetch_one(
@@ -75,14 +77,20 @@ async def fetch_one(
     started = time.perf_counter()
     method = "HEAD" if spec.method is Method.HEAD_GET else str(spec.method)
     attempts = retried = 0  # the HEAD probe of HEAD,GET is an attempt, not a retry
+    as_sent = False
     while True:
         attempts += 1
         async with gate(record.url) if gate is not None else nullcontext():
             last_try = retried >= spec.retries
-            attempt = await _attempt(client, record.url, method, spec, last_try)
+            attempt = await _attempt(client, record.url, method, spec, last_try, as_sent)
         if not attempt.sent:
             attempts = 0  # httpx refused the URL before sending anything
             break
+        if attempt.undecodable and not as_sent and not attempt.saved_partly:
+            # A body labelled with an encoding we did not ask for and cannot decode
+            # (`Content-Encoding: utf-8`): taken as sent, as curl without --compressed.
+            as_sent = True
+            continue
         if spec.method is Method.HEAD_GET and method == "HEAD" and _head_failed(attempt):
             method = "GET"
             continue
@@ -108,7 +116,7 @@ async def fetch_one(
 
 
 async def _attempt(
-    client: Client, url: str, method: str, spec: RequestSpec, last_try: bool
+    client: Client, url: str, method: str, spec: RequestSpec, last_try: bool, as_sent: bool
 ) -> _Attempt:
     outcome = _Attempt()
     deadline = asyncio.timeout(None)
@@ -121,7 +129,8 @@ async def _attempt(
     response: httpx.Response | None = None
     try:
         async with deadline:
-            request = client.new_request(method, url, wire.extensions())
+            extensions = wire.extensions() | ({AS_SENT: True} if as_sent else {})
+            request = client.new_request(method, url, extensions)
             outcome.sent = True
             while True:
                 response = await client.send_once(request)
@@ -150,6 +159,7 @@ async def _attempt(
         raise  # our disk, not the URL, failed: the run stops and says so
     except Exception as exc:  # every failure becomes a classified result
         outcome.error, outcome.message = classify(exc)
+        outcome.undecodable = isinstance(exc, httpx.DecodingError)
         if outcome.redirects and outcome.error is ErrorKind.INVALID_URL:
             outcome.message = f"redirect to an unfetchable URL: {outcome.message}"
     finally:
