@@ -18,11 +18,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable
 from contextlib import AsyncExitStack, aclosing, asynccontextmanager
+from dataclasses import replace
 
 from fetchcli.engine.dedup import Deduplicated
 from fetchcli.engine.limits import Limits
 from fetchcli.engine.stream import stream
-from fetchcli.model import Fetcher, FetchResult, UrlRecord
+from fetchcli.model import Fetcher, FetchResult, UrlRecord, invalid_result
 from fetchcli.options import FetchOptions, InputRules
 from fetchcli.sources.rules import InputFilter
 
@@ -67,7 +68,11 @@ async def open_fetcher(options: FetchOptions) -> AsyncIterator[tuple[Fetcher, Li
             variant = cache_variant(options.request)
             cache = ResultCache(options.cache, options.max_cache_age, variant=variant)
             await stack.enter_async_context(cache)
-        remote, limits = await _open_remote(options, stack)
+        remote: Fetcher
+        if options.rules.extract and options.documents.offline:
+            remote, limits = _offline, Limits.of(options.schedule)  # no wire is even loaded
+        else:
+            remote, limits = await _open_remote(options, stack)
         if cache is not None:
             remote = cache.wrap(remote, options.request.accept)
         if not options.rules.extract:
@@ -97,6 +102,11 @@ async def _open_remote(options: FetchOptions, stack: AsyncExitStack) -> tuple[Fe
     spec, connections = options.request, options.schedule.concurrency
     fetcher = await stack.enter_async_context(open_http_fetcher(spec, connections, limits.gate))
     return fetcher, limits
+
+
+async def _offline(record: UrlRecord) -> FetchResult:
+    """--offline: a remote link that reached the fetcher (none should) is not fetched."""
+    return invalid_result(replace(record, error="not checked: --offline fetches nothing"))
 
 
 def _local_checker(options: FetchOptions) -> Fetcher:

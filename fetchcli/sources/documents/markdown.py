@@ -257,23 +257,46 @@ def _definition_destination(source: _Source, line: int) -> int:
 
 def markdown_anchors(text: str) -> set[str]:
     """GitHub heading slugs, `{#custom-id}`s and raw-HTML ids of a Markdown document."""
-    tokens = _parser().parse(text, {})
+    md = _block_parser()
+    tokens = md.parse(text, {})
     slugger = GithubSlugger()
     found: set[str] = set()
     for number, token in enumerate(tokens):
         if token.type == "heading_open":
-            title = _plain_text(tokens[number + 1])
+            title = _plain_text(_inline(md, tokens[number + 1]))
             if custom := _CUSTOM_ID.search(title):
                 found.add(custom.group(1))
                 title = title[: custom.start()]
             found.add(slugger.slug(title))
         elif token.type == "html_block":
             found |= html_anchors(token.content)
-        for child in token.children or []:
-            if child.type == "html_inline":
-                found |= html_anchors(child.content)
+        elif token.type == "inline" and _MAYBE_ID.search(token.content):
+            for child in _inline(md, token).children or []:
+                if child.type == "html_inline":
+                    found |= html_anchors(child.content)
     found.discard("")
     return found
+
+
+# Only text that may hold `id=` or `name=` in inline HTML is parsed inline for anchors.
+_MAYBE_ID = re.compile(r"<[^>]*\b(?:id|name)\s*=", re.IGNORECASE)
+
+
+@functools.cache
+def _block_parser() -> MarkdownIt:
+    """A parser for anchors: blocks only; the few inlines that matter are parsed on demand."""
+    md = MarkdownIt("commonmark").enable("table")
+    md.core.ruler.disable("inline")
+    return md
+
+
+def _inline(md: MarkdownIt, token: Token) -> Token:
+    """An inline token with its children parsed (the block parser leaves them out)."""
+    if not token.children and token.content:
+        children: list[Token] = []
+        md.inline.parse(token.content, md, {}, children)
+        token.children = children
+    return token
 
 
 def _plain_text(inline: Token) -> str:
