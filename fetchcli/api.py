@@ -19,6 +19,7 @@ import asyncio
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable
 from contextlib import AsyncExitStack, aclosing, asynccontextmanager
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from fetchcli.engine.dedup import Deduplicated
 from fetchcli.engine.limits import Limits
@@ -27,11 +28,18 @@ from fetchcli.model import Fetcher, FetchResult, UrlRecord, invalid_result
 from fetchcli.options import FetchOptions, InputRules
 from fetchcli.sources.rules import InputFilter
 
+if TYPE_CHECKING:
+    from fetchcli.sinks.summary import InFlight
+
 Urls = Iterable[str | UrlRecord] | AsyncIterable[str | UrlRecord]
 
 
 async def fetch_stream(
-    urls: Urls, options: FetchOptions | None = None, *, stop: asyncio.Event | None = None
+    urls: Urls,
+    options: FetchOptions | None = None,
+    *,
+    stop: asyncio.Event | None = None,
+    in_flight: InFlight | None = None,
 ) -> AsyncGenerator[FetchResult, None]:
     """Fetch every URL and yield one result each, as they complete.
 
@@ -42,6 +50,8 @@ async def fetch_stream(
     """
     options = options or FetchOptions()
     async with open_fetcher(options) as (fetcher, limits):
+        if in_flight is not None:  # the live display says what a stalled run waits on
+            fetcher = in_flight.wrap(fetcher)
         records = _records(urls, options.rules)
         work = stream(records, options.schedule, fetcher, limits=limits, stop=stop)
         async with aclosing(work) as results:

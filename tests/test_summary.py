@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import math
@@ -10,8 +11,8 @@ import random
 import pytest
 
 from conftest import invalid_result
-from fetchcli.model import ErrorKind, FetchResult
-from fetchcli.sinks.summary import Latency, Summary, SummaryFigures
+from fetchcli.model import ErrorKind, FetchResult, UrlRecord
+from fetchcli.sinks.summary import InFlight, Latency, Summary, SummaryFigures
 
 SPEC_KEYS = [
     "total",
@@ -25,6 +26,8 @@ SPEC_KEYS = [
     "wall",
     "rps",
 ]
+# Added after the SPEC keys (SPEC: cached results have their own row in the summary).
+EXTRA_KEYS = ["cached"]
 
 
 def result(
@@ -34,6 +37,7 @@ def result(
     size: int | None = 0,
     elapsed: float = 0.1,
     attempts: int = 1,
+    cached: bool = False,
 ) -> FetchResult:
     return FetchResult(
         source="urls.txt",
@@ -45,7 +49,12 @@ def result(
         elapsed=elapsed,
         attempts=attempts,
         error=error,
+        cached=cached,
     )
+
+
+def cache_hit() -> FetchResult:
+    return result(attempts=0, elapsed=0.0, cached=True)
 
 
 def failed(status: int | None, error: ErrorKind) -> FetchResult:
@@ -328,8 +337,8 @@ def test_figures_do_not_change_as_the_summary_goes_on() -> None:
     )
 
 
-def test_json_keys_are_exactly_the_spec_keys() -> None:
-    assert list(summary_of(result()).figures(1.0).to_json()) == SPEC_KEYS
+def test_json_keys_are_the_spec_keys_in_order_then_cached() -> None:
+    assert list(summary_of(result()).figures(1.0).to_json()) == SPEC_KEYS + EXTRA_KEYS
 
 
 def test_json_latency_keys_are_exactly_the_spec_keys() -> None:
@@ -351,7 +360,8 @@ def test_json_is_the_figures() -> None:
         "bytes": 0,
         "latency": {"min": 0.1, "median": 0.1, "p95": 0.1, "max": 0.1},
         "wall": 2.0,
-        "rps": 1.5,
+        "rps": 1.0,  # the invalid line made no request
+        "cached": 0,
     }
 
 
@@ -384,6 +394,24 @@ def test_rps_is_total_over_wall() -> None:
     assert summary.figures(4.0).rps == 2.5
 
 
+def test_rps_counts_only_requests_made() -> None:
+    summary = summary_of(result(), result(), cache_hit(), cache_hit(), invalid_result())
+    assert summary.figures(1.0).rps == 2.0
+
+
+def test_cached_counts_results_served_without_a_request() -> None:
+    summary = summary_of(result(), cache_hit(), cache_hit())
+    assert (summary.cached, summary.figures(1.0).cached) == (2, 2)
+
+
+def test_json_has_the_cached_count() -> None:
+    assert summary_of(cache_hit(), result()).figures(1.0).to_json()["cached"] == 1
+
+
+def test_cache_hits_are_not_timed() -> None:
+    assert summary_of(cache_hit()).figures(1.0).latency == Latency()
+
+
 def test_rps_with_zero_wall_is_zero() -> None:
     assert summary_of(result()).figures(0.0).rps == 0.0
 
@@ -402,3 +430,45 @@ def test_histogram_size_does_not_grow_with_results() -> None:
     assert len(summary._histogram) == size
     assert summary.total == 100_000
     assert len(summary.by_status) == 3
+
+
+# --- in flight ----------------------------------------------------------------
+
+
+def test_in_flight_counts_records_the_fetcher_is_working_on() -> None:
+    clock = iter([10.0, 11.0])
+    in_flight = InFlight(clock=lambda: next(clock))
+    release = asyncio.Event()
+    seen: list[tuple[int, float | None]] = []
+
+    async def slow(record: UrlRecord) -> FetchResult:
+        await release.wait()
+        return result()
+
+    async def main() -> None:
+        fetch = in_flight.wrap(slow)
+        record = UrlRecord(source="urls.txt", line=1, url="https://a.example/")
+        tasks = [asyncio.ensure_future(fetch(record)) for _ in range(2)]
+        await asyncio.sleep(0)
+        seen.append((in_flight.count, in_flight.oldest()))
+        release.set()
+        await asyncio.gather(*tasks)
+        seen.append((in_flight.count, in_flight.oldest()))
+
+    asyncio.run(main())
+    assert seen == [(2, 10.0), (0, None)]
+
+
+def test_in_flight_forgets_a_record_whose_fetch_raised() -> None:
+    in_flight = InFlight()
+
+    async def broken(record: UrlRecord) -> FetchResult:
+        raise asyncio.CancelledError
+
+    async def main() -> None:
+        record = UrlRecord(source="urls.txt", line=1, url="https://a.example/")
+        with pytest.raises(asyncio.CancelledError):
+            await in_flight.wrap(broken)(record)
+
+    asyncio.run(main())
+    assert in_flight.count == 0

@@ -13,9 +13,10 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, NoReturn, TypeVar, cast
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar, cast
 
 import typer
+from typer.core import TyperCommand
 from typer.models import OptionInfo
 
 from fetchcli import options as opt
@@ -23,6 +24,11 @@ from fetchcli._version import version_line
 from fetchcli.cli.exitcodes import ExitCode
 from fetchcli.sinks.formats import Format
 from fetchcli.units import format_duration, format_size, parse_duration, parse_rate, parse_size
+
+if TYPE_CHECKING:  # the Click this Typer ships (it may vendor its own)
+    from typer._click import Context as ClickContext
+    from typer._click import HelpFormatter, Parameter
+    from typer._click.exceptions import NoSuchOption
 
 ENV_PREFIX = "FETCHCLI_"
 _FLAG = re.compile(r"--([a-z0-9-]+)")
@@ -39,23 +45,118 @@ app = typer.Typer(
     help="Fetch or check lists of URLs concurrently. Results go to stdout, progress to stderr.",
 )
 
+# --help panels, in the order shown; options without one (--help, --version, completion)
+# go last. Within a panel, the options people use most come first.
+_INPUT, _REQUESTS, _SCHEDULING, _OUTPUT = "Input", "Requests", "Scheduling", "Output"
+_LINKS, _CACHE, _OTHER = "Link checking", "Cache & resume", "Other"
+_PANELS = (_INPUT, _REQUESTS, _SCHEDULING, _OUTPUT, _LINKS, _CACHE, _OTHER)
+_MOST_USED = (
+    "--concurrency", "--timeout", "--retries", "--method", "--header", "--accept", "--format",
+    "--output", "--quiet", "--extract", "--cache", "--include", "--exclude",
+)  # fmt: skip
+# Typo suggestions name one option, and only one this close (Click's own cutoff is 0.6,
+# which offers --insecure for --concurency).
+_SUGGESTION_CUTOFF = 0.8
+
+_EXAMPLES = """\b
+Examples:
+  # See it work on a built-in local site, no network needed
+  fetchcli --demo
+  # Fetch a list: one result per URL on stdout, progress and summary on stderr
+  fetchcli urls.txt
+  # Status codes of a sitemap, 200 at a time, HEAD first, into a CSV file
+  fetchcli sitemap.txt -c 200 -X HEAD,GET --format csv -o statuses.csv
+  # Only the failures, as JSON lines for jq (a 403 counts as ok here)
+  fetchcli links.txt --accept 200-299,403 --format jsonl -q | jq -c 'select(.ok == false)'
+  # Check the links in your docs (folders are walked; globs work too)
+  fetchcli --extract docs/ README.md
+  # Finish a long run that was stopped, without fetching anything twice
+  fetchcli big-list.txt --format jsonl -o results.jsonl --resume
+"""
+
+
+class _FetchCommand(TyperCommand):
+    """The one command, with its --help in panels and typo suggestions that make sense."""
+
+    def get_params(self, ctx: ClickContext) -> list[Parameter]:
+        """Parameters by panel, the most used first in each (the order --help shows)."""
+        return sorted(super().get_params(ctx), key=_help_rank)
+
+    def format_options(self, ctx: ClickContext, formatter: HelpFormatter) -> None:
+        """Each panel as a section of plain text: --help stays fast (it never imports Rich)."""
+        sections: dict[str, list[tuple[str, str]]] = {}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is not None:
+                sections.setdefault(_panel(param), []).append(record)
+        for panel, records in sections.items():
+            with formatter.section(panel):
+                formatter.write_dl(records)
+
+    def parse_args(self, ctx: ClickContext, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except _USAGE_ERROR as exc:
+            if hasattr(exc, "possibilities"):  # an unknown option
+                _suggest(cast("NoSuchOption", exc), self.get_params(ctx))
+            raise
+
+
+def _suggest(error: NoSuchOption, params: list[Parameter]) -> None:
+    """Suggest the one option closest to an unknown one, if it is close."""
+    import difflib  # only a mistyped command line pays for it
+
+    names = [name for param in params for name in (*param.opts, *param.secondary_opts)]
+    close = difflib.get_close_matches(error.option_name, names, n=1, cutoff=_SUGGESTION_CUTOFF)
+    error.possibilities = None
+    if close:
+        error.message = f"{error.message} (did you mean {close[0]}?)"
+
+
+def _panel(param: Parameter) -> str:
+    return getattr(param, "rich_help_panel", None) or _OTHER
+
+
+def _help_rank(param: Parameter) -> tuple[int, bool, bool]:
+    argument = param.param_type_name == "argument"
+    return _PANELS.index(_panel(param)), not argument, not set(param.opts) & set(_MOST_USED)
+
 
 def _env(name: str) -> str:
     return ENV_PREFIX + name.upper().replace("-", "_")
 
 
-def _option(*decls: str, help: str, show_default: bool = True) -> OptionInfo:
-    """A Typer option that can also be set from FETCHCLI_<NAME>."""
+def _option(
+    *decls: str,
+    panel: str,
+    help: str,
+    show_default: bool = True,
+    complete: Callable[[str], list[str]] | None = None,
+) -> OptionInfo:
+    """A Typer option, shown in a --help panel, that can also be set from FETCHCLI_<NAME>."""
     name = next(d for d in decls if d.startswith("--")).lstrip("-").split("/")[0]
-    info = typer.Option(*decls, envvar=_env(name), help=help, show_default=show_default)
+    info = typer.Option(
+        *decls,
+        envvar=_env(name),
+        help=help,
+        show_default=show_default,
+        rich_help_panel=panel,
+        autocompletion=complete,
+    )
     return cast(OptionInfo, info)  # Typer declares Option() as returning Any
 
 
-def _list_option(*decls: str, help: str) -> OptionInfo:
+def _list_option(*decls: str, panel: str, help: str) -> OptionInfo:
     """A repeatable option; its FETCHCLI_<NAME> variable holds one value per line."""
     name = next(d for d in decls if d.startswith("--")).lstrip("-")
     help = f"{help}  [env var: {_env(name)}, one per line]"
-    return cast(OptionInfo, typer.Option(*decls, help=help, show_default=False))
+    info = typer.Option(*decls, help=help, show_default=False, rich_help_panel=panel)
+    return cast(OptionInfo, info)
+
+
+def _complete_method(incomplete: str) -> list[str]:
+    """-X values for shell completion (the option stays a string: `head,get` is accepted too)."""
+    return [method.value for method in opt.Method if method.value.startswith(incomplete)]
 
 
 def _from_env(values: list[str] | None, flag: str) -> tuple[str, ...]:
@@ -159,7 +260,7 @@ def _say_usage_error(message: str) -> None:
     sys.stderr.write("Try 'fetchcli --help' for help.\n")
 
 
-@app.command()
+@app.command(cls=_FetchCommand, epilog=_EXAMPLES)
 def fetch(
     ctx: typer.Context,
     sources: Annotated[
@@ -168,113 +269,194 @@ def fetch(
             help="Files of URLs, one per line, or - for stdin (the default when piped).",
             show_default=False,
             metavar="SOURCE...",
+            rich_help_panel=_INPUT,
         ),
     ] = None,
     concurrency: Annotated[
-        int, _option("-c", "--concurrency", help="Requests in flight at once (1-10000).")
+        int,
+        _option(
+            "-c", "--concurrency", panel=_SCHEDULING, help="Requests in flight at once (1-10000)."
+        ),
     ] = opt.DEFAULT_CONCURRENCY,
     mode: Annotated[
-        opt.Mode, _option("--mode", help="Scheduling: queue, semaphore or gather.")
+        opt.Mode,
+        _option("--mode", panel=_SCHEDULING, help="Scheduling: queue, semaphore or gather."),
     ] = opt.Mode.QUEUE,
     per_host: Annotated[
-        int, _option("--per-host", help="At most N in flight per host (0: off).")
+        int, _option("--per-host", panel=_SCHEDULING, help="At most N in flight per host (0: off).")
     ] = 0,
     workers: Annotated[
         str,
-        _option("--workers", help="Processes sharing the work: a number, or auto (one per CPU)."),
+        _option(
+            "--workers",
+            panel=_SCHEDULING,
+            help="Processes sharing the work: a number, or auto (one per CPU).",
+        ),
     ] = "1",
     rate: Annotated[
-        str, _option("--rate", help="At most R request starts overall: 10, 10/s, 600/m (0: off).")
+        str,
+        _option(
+            "--rate",
+            panel=_SCHEDULING,
+            help="At most R request starts overall: 10, 10/s, 600/m (0: off).",
+        ),
     ] = "0",
     timeout: Annotated[
-        str, _option("-t", "--timeout", help="Time for one attempt, body included: 10, 5s, 500ms.")
+        str,
+        _option(
+            "-t",
+            "--timeout",
+            panel=_REQUESTS,
+            help="Time for one attempt, body included: 10, 5s, 500ms.",
+        ),
     ] = format_duration(opt.DEFAULT_TIMEOUT),
     connect_timeout: Annotated[
         str | None,
         _option(
-            "--connect-timeout", help="Time to connect [default: --timeout].", show_default=False
+            "--connect-timeout",
+            panel=_REQUESTS,
+            help="Time to connect [default: --timeout].",
+            show_default=False,
         ),
     ] = None,
     retries: Annotated[
         int,
         _option(
-            "-r", "--retries", help="Retries after connect errors, timeouts, 408/429/502/503/504."
+            "-r",
+            "--retries",
+            panel=_REQUESTS,
+            help="Retries after connect errors, timeouts, 408/429/502/503/504.",
         ),
     ] = opt.DEFAULT_RETRIES,
     backoff: Annotated[
-        str, _option("--backoff", help="Base time of exponential backoff (full jitter).")
+        str,
+        _option(
+            "--backoff", panel=_REQUESTS, help="Base time of exponential backoff (full jitter)."
+        ),
     ] = format_duration(opt.DEFAULT_BACKOFF),
     max_retry_after: Annotated[
-        str, _option("--max-retry-after", help="Longest Retry-After to wait for.")
+        str, _option("--max-retry-after", panel=_REQUESTS, help="Longest Retry-After to wait for.")
     ] = format_duration(opt.DEFAULT_MAX_RETRY_AFTER),
     method: Annotated[
         str,
-        _option("-X", "--method", help="GET, HEAD, or HEAD,GET (HEAD, then GET if HEAD fails)."),
+        _option(
+            "-X",
+            "--method",
+            panel=_REQUESTS,
+            help="GET, HEAD, or HEAD,GET (HEAD, then GET if HEAD fails).",
+            complete=_complete_method,
+        ),
     ] = opt.DEFAULT_METHOD,
     header: Annotated[
         list[str] | None,
-        _list_option("-H", "--header", help="Extra request header 'Name: value' (repeatable)."),
+        _list_option(
+            "-H",
+            "--header",
+            panel=_REQUESTS,
+            help="Extra request header 'Name: value' (repeatable).",
+        ),
     ] = None,
     user_agent: Annotated[
-        str, _option("-A", "--user-agent", help="User-Agent header.")
+        str, _option("-A", "--user-agent", panel=_REQUESTS, help="User-Agent header.")
     ] = opt.DEFAULT_USER_AGENT,
-    follow: Annotated[bool, _option("--follow/--no-follow", help="Follow redirects.")] = True,
+    follow: Annotated[
+        bool, _option("--follow/--no-follow", panel=_REQUESTS, help="Follow redirects.")
+    ] = True,
     max_redirects: Annotated[
-        int, _option("--max-redirects", help="Most redirects to follow.")
+        int, _option("--max-redirects", panel=_REQUESTS, help="Most redirects to follow.")
     ] = opt.DEFAULT_MAX_REDIRECTS,
-    http2: Annotated[bool, _option("--http2", help="Negotiate HTTP/2.")] = False,
+    http2: Annotated[bool, _option("--http2", panel=_REQUESTS, help="Negotiate HTTP/2.")] = False,
     insecure: Annotated[
-        bool, _option("-k", "--insecure", help="Skip TLS certificate checks.")
+        bool, _option("-k", "--insecure", panel=_REQUESTS, help="Skip TLS certificate checks.")
     ] = False,
     proxy: Annotated[
         str | None,
-        _option("--proxy", help="HTTP(S) proxy URL [default: HTTP(S)_PROXY].", show_default=False),
+        _option(
+            "--proxy",
+            panel=_REQUESTS,
+            help="HTTP(S) proxy URL [default: HTTP(S)_PROXY].",
+            show_default=False,
+        ),
     ] = None,
     max_body: Annotated[
-        str, _option("--max-body", help="Stop reading a body past this size: 1048576, 1M, 50MiB.")
+        str,
+        _option(
+            "--max-body",
+            panel=_REQUESTS,
+            help="Stop reading a body past this size: 1048576, 1M, 50MiB.",
+        ),
     ] = format_size(opt.DEFAULT_MAX_BODY),
     save: Annotated[
         Path | None,
-        _option("--save", help="Write each body into DIR under a safe name.", show_default=False),
+        _option(
+            "--save",
+            panel=_REQUESTS,
+            help="Write each body into DIR under a safe name.",
+            show_default=False,
+        ),
     ] = None,
     accept: Annotated[
-        str, _option("--accept", help="Status codes that count as ok, e.g. 200-299,403.")
+        str,
+        _option(
+            "--accept", panel=_REQUESTS, help="Status codes that count as ok, e.g. 200-299,403."
+        ),
     ] = opt.DEFAULT_ACCEPT,
     default_scheme: Annotated[
-        str, _option("--default-scheme", help="Scheme for lines without one: https or http.")
+        str,
+        _option(
+            "--default-scheme", panel=_INPUT, help="Scheme for lines without one: https or http."
+        ),
     ] = opt.DEFAULT_SCHEME,
-    unique: Annotated[bool, _option("--unique", help="Skip URLs already seen.")] = False,
+    unique: Annotated[
+        bool, _option("--unique", panel=_INPUT, help="Skip URLs already seen.")
+    ] = False,
     shard: Annotated[
-        str | None, _option("--shard", help="Process only shard K of N: K/N.", show_default=False)
+        str | None,
+        _option(
+            "--shard", panel=_INPUT, help="Process only shard K of N: K/N.", show_default=False
+        ),
     ] = None,
     extract: Annotated[
         bool,
         _option(
             "--extract",
+            panel=_LINKS,
             help="Check the links in SOURCEs: documents, folders, globs or page URLs.",
         ),
     ] = False,
     extensions: Annotated[
-        str, _option("--extensions", help="Document types a folder walk reads (--extract).")
+        str,
+        _option(
+            "--extensions", panel=_LINKS, help="Document types a folder walk reads (--extract)."
+        ),
     ] = ",".join(e.lstrip(".") for e in opt.DEFAULT_EXTENSIONS),
     hidden: Annotated[
-        bool, _option("--hidden", help="Walk hidden files and folders too (--extract).")
+        bool,
+        _option("--hidden", panel=_LINKS, help="Walk hidden files and folders too (--extract)."),
     ] = False,
     no_ignore: Annotated[
-        bool, _option("--no-ignore", help="Walk what .gitignore files ignore too (--extract).")
+        bool,
+        _option(
+            "--no-ignore", panel=_LINKS, help="Walk what .gitignore files ignore too (--extract)."
+        ),
     ] = False,
     files_from: Annotated[
         list[str] | None,
-        _list_option("--files-from", help="Read more SOURCEs from FILE, one per line."),
+        _list_option(
+            "--files-from", panel=_LINKS, help="Read more SOURCEs from FILE, one per line."
+        ),
     ] = None,
     include_verbatim: Annotated[
         bool,
-        _option("--include-verbatim", help="Check links in code blocks and comments too."),
+        _option(
+            "--include-verbatim", panel=_LINKS, help="Check links in code blocks and comments too."
+        ),
     ] = False,
     root_dir: Annotated[
         str | None,
         _option(
             "--root-dir",
+            panel=_LINKS,
             help="Where /root-relative links of local documents point.",
             show_default=False,
         ),
@@ -283,97 +465,150 @@ def fetch(
         str | None,
         _option(
             "--base-url",
+            panel=_LINKS,
             help="The site the local tree is: links to it are checked on disk.",
             show_default=False,
         ),
     ] = None,
     fallback_extensions: Annotated[
         str,
-        _option("--fallback-extensions", help="Try these when a linked file is missing: md,html."),
+        _option(
+            "--fallback-extensions",
+            panel=_LINKS,
+            help="Try these when a linked file is missing: md,html.",
+        ),
     ] = "",
     index_files: Annotated[
         str,
-        _option("--index-files", help="A linked folder needs one of these: index.html,README.md."),
+        _option(
+            "--index-files",
+            panel=_LINKS,
+            help="A linked folder needs one of these: index.html,README.md.",
+        ),
     ] = "",
     remap: Annotated[
         list[str] | None,
-        _list_option("--remap", help="Rewrite links first: 'REGEX REPLACEMENT' (repeatable)."),
+        _list_option(
+            "--remap", panel=_LINKS, help="Rewrite links first: 'REGEX REPLACEMENT' (repeatable)."
+        ),
     ] = None,
     check_fragments: Annotated[
-        bool, _option("--check-fragments", help="Check #fragments of remote HTML pages too.")
+        bool,
+        _option(
+            "--check-fragments", panel=_LINKS, help="Check #fragments of remote HTML pages too."
+        ),
     ] = False,
     offline: Annotated[
-        bool, _option("--offline", help="Check only local links and anchors; fetch nothing.")
+        bool,
+        _option(
+            "--offline", panel=_LINKS, help="Check only local links and anchors; fetch nothing."
+        ),
     ] = False,
     dump: Annotated[
-        bool, _option("--dump", help="List the links that would be checked, and stop.")
+        bool,
+        _option("--dump", panel=_LINKS, help="List the links that would be checked, and stop."),
     ] = False,
     no_default_excludes: Annotated[
         bool,
         _option(
             "--no-default-excludes",
+            panel=_LINKS,
             help="Check example.com, *.test, localhost and other reserved names too.",
         ),
     ] = False,
     exclude_file: Annotated[
         list[str] | None,
-        _list_option("--exclude-file", help="Read --exclude regexes from FILE, one per line."),
+        _list_option(
+            "--exclude-file", panel=_INPUT, help="Read --exclude regexes from FILE, one per line."
+        ),
     ] = None,
     include: Annotated[
         list[str] | None,
-        _list_option("--include", help="Fetch only URLs matching this regex (repeatable)."),
+        _list_option(
+            "--include", panel=_INPUT, help="Fetch only URLs matching this regex (repeatable)."
+        ),
     ] = None,
     exclude: Annotated[
         list[str] | None,
-        _list_option("--exclude", help="Skip URLs matching this regex (repeatable)."),
+        _list_option("--exclude", panel=_INPUT, help="Skip URLs matching this regex (repeatable)."),
     ] = None,
     order: Annotated[
-        opt.Order, _option("--order", help="Write results in completion or input order.")
+        opt.Order,
+        _option("--order", panel=_OUTPUT, help="Write results in completion or input order."),
     ] = opt.Order.COMPLETION,
     output_format: Annotated[
-        Format, _option("--format", help="Result format, one line per result (none: no lines).")
+        Format,
+        _option(
+            "--format", panel=_OUTPUT, help="Result format, one line per result (none: no lines)."
+        ),
     ] = Format.TEXT,
     output: Annotated[
         Path | None,
         _option(
-            "-o", "--output", help="Write results to FILE instead of stdout.", show_default=False
+            "-o",
+            "--output",
+            panel=_OUTPUT,
+            help="Write results to FILE instead of stdout.",
+            show_default=False,
         ),
     ] = None,
     summary_json: Annotated[
         Path | None,
         _option(
-            "--summary-json", help="Write the summary figures to FILE as JSON.", show_default=False
+            "--summary-json",
+            panel=_OUTPUT,
+            help="Write the summary figures to FILE as JSON.",
+            show_default=False,
         ),
     ] = None,
     cache: Annotated[
         Path | None,
         _option(
-            "--cache", help="SQLite file of ok results to reuse while fresh.", show_default=False
+            "--cache",
+            panel=_CACHE,
+            help="SQLite file of ok results to reuse while fresh.",
+            show_default=False,
         ),
     ] = None,
     max_cache_age: Annotated[
         str,
-        _option("--max-cache-age", help="Reuse cached ok results younger than this: 90s, 2h, 1d."),
+        _option(
+            "--max-cache-age",
+            panel=_CACHE,
+            help="Reuse cached ok results younger than this: 90s, 2h, 1d.",
+        ),
     ] = opt.DEFAULT_MAX_CACHE_AGE,
     report: Annotated[
         Path | None,
         _option(
             "--report",
+            panel=_OUTPUT,
             help="Write a run report: FILE.md (Markdown) or FILE.xml (JUnit).",
             show_default=False,
         ),
     ] = None,
     resume: Annotated[
-        bool, _option("--resume", help="Skip records already in -o FILE (jsonl) and append.")
+        bool,
+        _option(
+            "--resume", panel=_CACHE, help="Skip records already in -o FILE (jsonl) and append."
+        ),
     ] = False,
     append: Annotated[
-        bool, _option("--append", help="Add results to the end of -o FILE instead of replacing it.")
+        bool,
+        _option(
+            "--append",
+            panel=_OUTPUT,
+            help="Add results to the end of -o FILE instead of replacing it.",
+        ),
     ] = False,
     quiet: Annotated[
-        bool, _option("-q", "--quiet", help="No progress display and no summary.")
+        bool, _option("-q", "--quiet", panel=_OUTPUT, help="No progress display and no summary.")
     ] = False,
     demo: Annotated[
-        bool, _option("--demo", help="Fetch a few hundred URLs from a built-in local demo site.")
+        bool,
+        _option(
+            "--demo", panel=_INPUT, help="Fetch a few hundred URLs from a built-in local demo site."
+        ),
     ] = False,
     version: Annotated[
         bool | None,

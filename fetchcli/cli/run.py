@@ -81,7 +81,7 @@ class Run:
         self.terminal = Terminal(
             self.env, quiet=settings.quiet, results_on_stdout=settings.output is None
         )
-        self.signals = GentleStop(asyncio.Event())
+        self.signals = GentleStop(asyncio.Event(), on_exit=self.terminal.abandon)
         self.input_error: str | None = None
         self.fatal: str | None = None
         self.demo: DemoCheck | None = None
@@ -264,7 +264,8 @@ class Run:
         if header is not None and not (self.resume and self.resume.keys) and not appended:
             await self._emit(header)
         stop = self.signals.stop
-        async with aclosing(fetch_stream(records, self.options, stop=stop)) as results:
+        work = fetch_stream(records, self.options, stop=stop, in_flight=self.terminal.in_flight)
+        async with aclosing(work) as results:
             async for result in results:
                 await self._take(result)
         footer = self.formatter.footer()

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # After a first signal, how long the run may take to write what completed.
@@ -19,10 +19,16 @@ class GentleStop:
     Usage: `with GentleStop(stop).installed(work): await work`; then `received`.
     """
 
-    def __init__(self, stop: asyncio.Event, grace: float = GRACE_SECONDS) -> None:
+    def __init__(
+        self,
+        stop: asyncio.Event,
+        grace: float = GRACE_SECONDS,
+        on_exit: Callable[[], None] | None = None,
+    ) -> None:
         self.stop = stop
         self.grace = grace
         self.received: int | None = None
+        self._on_exit = on_exit  # puts the terminal right before a second signal ends us
 
     @contextlib.contextmanager
     def installed(self, work: asyncio.Task[None]) -> Iterator[None]:
@@ -40,6 +46,8 @@ class GentleStop:
 
     def _on_signal(self, signum: int, work: asyncio.Task[None]) -> None:
         if self.received is not None:  # a second signal: stop at once
+            if self._on_exit is not None:
+                self._on_exit()
             os._exit(128 + signum)
         self.received = signum
         # Whatever else the run is waiting on ends too, after a grace period.

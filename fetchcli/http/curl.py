@@ -313,9 +313,13 @@ class CurlTransport(httpx.AsyncBaseTransport):
 
     def _response(self, request: httpx.Request, transfer: Transfer) -> httpx.Response:
         version, code, reason, headers = transfer.response_head()
-        if self._decode and not request.extensions.get(AS_SENT) and any(
-            name.lower() == b"content-encoding" and value.lower() != b"identity"
-            for name, value in headers
+        if (
+            self._decode
+            and not request.extensions.get(AS_SENT)
+            and any(
+                name.lower() == b"content-encoding" and value.lower() != b"identity"
+                for name, value in headers
+            )
         ):
             # libcurl decoded the body: these described the bytes on the wire.
             drop = (b"content-encoding", b"content-length")

@@ -1,13 +1,15 @@
-"""Summary: run-wide counts and latency percentiles in fixed memory."""
+"""Summary: run-wide counts and latency percentiles in fixed memory; what is in flight."""
 
 from __future__ import annotations
 
+import itertools
 import math
+import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from fetchcli.model import ErrorKind, FetchResult, is_transient
+from fetchcli.model import ErrorKind, Fetcher, FetchResult, UrlRecord, is_transient
 
 # Latencies go into logarithmic buckets 1% wide from 10 µs to ~3 hours, so the
 # percentiles are within 1% and memory does not grow with the number of URLs.
@@ -40,6 +42,10 @@ class Latency:
 class SummaryFigures:
     """The run's figures as the summary, `--summary-json` and reports show them.
 
+    `cached` counts results served from --cache or from an earlier occurrence
+    in the run (no request made); `rps` counts only requests made (results
+    with attempts > 0), so cache hits do not inflate it.
+
     Usage: `figures = summary.figures(wall); figures.failed; figures.latency.p95`.
     """
 
@@ -53,9 +59,13 @@ class SummaryFigures:
     latency: Latency
     wall: float
     rps: float
+    cached: int = 0
 
     def to_json(self) -> dict[str, object]:
-        """The `--summary-json` object: the contract's keys in order, status codes as strings."""
+        """The `--summary-json` object: the contract's keys in order, status codes as strings.
+
+        `cached` comes last, after the keys SPEC lists, so their order is unchanged.
+        """
         return {
             "total": self.total,
             "ok": self.ok,
@@ -67,6 +77,7 @@ class SummaryFigures:
             "latency": dict(self.latency.items()),
             "wall": self.wall,
             "rps": self.rps,
+            "cached": self.cached,
         }
 
 
@@ -79,6 +90,8 @@ class Summary:
     def __init__(self) -> None:
         self.total = 0
         self.ok = 0
+        self.cached = 0
+        self.requests = 0  # results with attempts > 0: what req/s counts
         self.excluded = 0
         self.transient = 0
         self.permanent = 0
@@ -108,7 +121,9 @@ class Summary:
         if result.error is not None:
             self.by_error[result.error] += 1
         self.bytes += result.size or 0
+        self.cached += result.cached
         if result.attempts:
+            self.requests += 1
             self._time(result.elapsed)
 
     def _time(self, seconds: float) -> None:
@@ -144,7 +159,8 @@ class Summary:
             bytes=self.bytes,
             latency=self._latency(),
             wall=round(wall, _SECONDS_DIGITS),
-            rps=round(self.total / wall, _RPS_DIGITS) if wall > 0 else 0.0,
+            rps=round(self.requests / wall, _RPS_DIGITS) if wall > 0 else 0.0,
+            cached=self.cached,
         )
 
     def _latency(self) -> Latency:
@@ -160,3 +176,39 @@ class Summary:
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, _SECONDS_DIGITS)
+
+
+class InFlight:
+    """The records a fetcher is working on now, for the live status line.
+
+    Usage: `fetcher = in_flight.wrap(fetcher)`; then, at any time, `in_flight.count`
+    and `in_flight.oldest()`. A record counts from the moment the fetcher takes it
+    (after --per-host parking) until its result, retries and Retry-After waits included.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._ids = itertools.count()
+        # Start times by id; a dict keeps insertion order, so the first is the oldest.
+        self._started: dict[int, float] = {}
+
+    @property
+    def count(self) -> int:
+        return len(self._started)
+
+    def oldest(self) -> float | None:
+        """When the longest-running record was taken (clock time), or None when none is."""
+        return next(iter(self._started.values()), None)
+
+    def wrap(self, fetcher: Fetcher) -> Fetcher:
+        """The same fetcher, counted."""
+
+        async def fetch(record: UrlRecord) -> FetchResult:
+            key = next(self._ids)
+            self._started[key] = self._clock()
+            try:
+                return await fetcher(record)
+            finally:
+                del self._started[key]
+
+        return fetch
