@@ -176,7 +176,9 @@ def markdown_hits(text: str, *, include_verbatim: bool = False) -> list[Hit]:
     source = _Source(text)
     used: set[str] = set()
     hits: list[Hit] = []
-    for token in _parser().parse(text, env):
+    tokens = _parser().parse(text, env)
+    _remember_anchors(text, tokens)
+    for token in tokens:
         if token.map is None:
             continue
         first = token.map[0]
@@ -255,10 +257,29 @@ def _definition_destination(source: _Source, line: int) -> int:
     return position + 1 if text[position : position + 1] == "<" else position
 
 
+# Anchors of documents whose links were just extracted: a link checker asks for
+# the anchors of the very files it read, and a parse costs far more than a lookup.
+_ANCHORS_SEEN: dict[tuple[int, int], frozenset[str]] = {}
+_ANCHORS_KEPT = 4096
+
+
+def _remember_anchors(text: str, tokens: list[Token]) -> None:
+    if len(_ANCHORS_SEEN) >= _ANCHORS_KEPT:
+        _ANCHORS_SEEN.pop(next(iter(_ANCHORS_SEEN)), None)  # the oldest
+    _ANCHORS_SEEN[(len(text), hash(text))] = frozenset(_anchors_of(_block_parser(), tokens))
+
+
 def markdown_anchors(text: str) -> set[str]:
     """GitHub heading slugs, `{#custom-id}`s and raw-HTML ids of a Markdown document."""
+    seen = _ANCHORS_SEEN.get((len(text), hash(text)))
+    if seen is not None:
+        return set(seen)
     md = _block_parser()
-    tokens = md.parse(text, {})
+    return _anchors_of(md, md.parse(text, {}))
+
+
+def _anchors_of(md: MarkdownIt, tokens: list[Token]) -> set[str]:
+    """The anchors a parsed document defines (inline children parsed where needed)."""
     slugger = GithubSlugger()
     found: set[str] = set()
     for number, token in enumerate(tokens):
