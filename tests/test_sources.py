@@ -764,3 +764,21 @@ def test_extract_finds_every_link_in_a_real_looking_document(tmp_path: Path) -> 
         (6, "https://log.example/api"),
         (9, "https://ref.example/path"),
     ]
+
+
+# --- host names that cannot be sent -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "host", ["a..b.example", "a" * 64 + ".example", "xn--.example", "b" * 250 + ".example"]
+)
+def test_an_unencodable_host_is_an_invalid_url(host: str) -> None:
+    _, error = normalize_url(f"http://{host}/")
+    assert error is not None and "host" in error
+
+
+@pytest.mark.parametrize(
+    "host", ["bücher.example", "_dmarc.example.org", "127.0.0.1", "[::1]", "a.example."]
+)
+def test_real_world_hosts_are_accepted(host: str) -> None:
+    assert normalize_url(f"http://{host}/")[1] is None

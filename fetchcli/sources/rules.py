@@ -14,10 +14,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
+import idna
+
 from fetchcli.model import UrlRecord
 from fetchcli.options import MAX_LINE_BYTES, SCHEMES, InputRules
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):(?!\d+(?:[/?#]|$))")
+_IP_V4 = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
 _BAD_CHAR = re.compile(r"[\x00-\x20\x7f-\x9f]")
 # --extract: an http(s) URL runs until whitespace, a quote, an angle or square
 # bracket (only an IPv6 host has those); trailing punctuation is trimmed
@@ -51,7 +54,30 @@ def normalize_url(text: str, default_scheme: str = "https") -> tuple[str, str | 
         return url, f"malformed URL: {exc}"
     if not parts.hostname or parts.netloc.endswith(":"):
         return url, "URL has no host" if not parts.hostname else "URL has an empty port"
+    problem = host_problem(parts.hostname)
+    if problem is not None:
+        return url, problem
     return url, None
+
+
+def host_problem(host: str) -> str | None:
+    """Why a host name cannot be sent (an empty or too long label, a bad IDNA form), or None."""
+    if host.startswith("[") or _IP_V4.match(host):
+        return None
+    try:
+        ascii_host = idna.encode(host, uts46=True).decode("ascii") if not host.isascii() else host
+    except idna.IDNAError as exc:
+        return f"host {host!r} cannot be encoded: {exc}"
+    labels = ascii_host.rstrip(".").split(".")
+    if len(ascii_host) > 253 or any(not 0 < len(label) <= 63 for label in labels):
+        return f"host {host!r} is not a valid name (empty label, or one over 63 characters)"
+    for label in labels:
+        if label.lower().startswith("xn--"):
+            try:
+                idna.decode(label)
+            except (idna.IDNAError, UnicodeError) as exc:
+                return f"host {host!r} cannot be encoded: {exc}"
+    return None
 
 
 def _fetched_form(url: str) -> str:
