@@ -125,3 +125,21 @@ def test_report_functions_over_the_line_limit() -> None:
                     long.append(f"{_name(path)}:{node.lineno} {node.name} ({length} lines)")
     if long:
         warnings.warn(f"functions over {MAX_FUNCTION_LINES} lines: {', '.join(long)}", stacklevel=1)
+
+
+def test_every_package_is_installed_by_a_non_editable_install() -> None:
+    """pip install . packs what pyproject's package finder matches: every package must be."""
+    import fnmatch
+    import tomllib
+
+    root = Path(__file__).parent.parent
+    config = tomllib.loads((root / "pyproject.toml").read_text())
+    include = config["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = {
+        ".".join(init.parent.relative_to(root).parts)
+        for init in (root / "fetchcli").rglob("__init__.py")
+    }
+    missed = [
+        p for p in packages if not any(fnmatch.fnmatchcase(p, pattern) for pattern in include)
+    ]
+    assert missed == []
