@@ -35,7 +35,10 @@ import socket
 import struct
 import threading
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from fetchcli.demo.httpserver import Handler, HttpServer, Request, response_head
 
@@ -273,3 +276,76 @@ class ThreadedServer:
     def errors(self) -> list[Exception]:
         """Exceptions raised by the handler (a test can assert this is empty)."""
         return self.server.errors
+
+
+# --- a forward proxy ------------------------------------------------------------------------
+
+
+@dataclass
+class ProxyState:
+    """What a forward_proxy() saw: the request line and the raw head of each request."""
+
+    port: int = 0
+    request_lines: list[bytes] = field(default_factory=list)
+    heads: list[bytes] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@asynccontextmanager
+async def forward_proxy() -> AsyncIterator[ProxyState]:
+    """An HTTP proxy on 127.0.0.1: CONNECT is tunnelled; an absolute-form request is forwarded.
+
+    A forwarded request goes to the origin in origin-form with `Connection: close`
+    and without Proxy-* headers, and the origin's answer (which then says
+    `Connection: close`) is piped back as it comes: one request per connection,
+    so that every request, redirect hops included, is seen here.
+    """
+    state = ProxyState()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            state.heads.append(head)
+            line, _, rest = head.partition(b"\r\n")
+            state.request_lines.append(line)
+            method, target, version = line.split(b" ")
+            if method == b"CONNECT":
+                host, _, port = target.decode().rpartition(":")
+                up_reader, up_writer = await asyncio.open_connection(host, int(port))
+                writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+                return
+            url = urlsplit(target.decode("ascii"))
+            assert url.scheme == "http" and url.hostname and url.port
+            path = (url.path or "/") + (f"?{url.query}" if url.query else "")
+            fields = [
+                header + b"\r\n"
+                for header in rest.split(b"\r\n")
+                if header and not header.lower().startswith((b"proxy-", b"connection:"))
+            ]
+            up_reader, up_writer = await asyncio.open_connection(url.hostname, url.port)
+            up_writer.write(b"%s %s %s\r\n" % (method, path.encode("ascii"), version))
+            up_writer.write(b"".join(fields) + b"Connection: close\r\n\r\n")
+            await up_writer.drain()
+            await pipe(up_reader, writer)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    state.port = server.sockets[0].getsockname()[1]
+    async with server:
+        yield state
+
+
+async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Copy until the reader ends, then close the writer."""
+    with suppress(ConnectionError):
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    writer.close()

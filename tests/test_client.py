@@ -9,9 +9,7 @@ import gzip
 import os
 import socket
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,7 +23,7 @@ from fetchcli.http.client import Wires, make_client
 from fetchcli.http.fetch import fetch_one
 from fetchcli.model import ErrorKind, FetchResult, UrlRecord
 from fetchcli.options import FetchOptions, RequestSpec
-from servers import MARKUP, ThreadedServer
+from servers import MARKUP, ProxyState, ThreadedServer, forward_proxy
 
 
 @pytest.fixture
@@ -584,60 +582,6 @@ def test_a_no_proxy_entry_with_a_port_bypasses_that_port_only(
 
 
 # --- a fetch through a local HTTP forward proxy ----------------------------------------------
-
-
-@dataclass
-class ProxyState:
-    port: int = 0
-    request_lines: list[bytes] = field(default_factory=list)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-
-@asynccontextmanager
-async def forward_proxy() -> AsyncIterator[ProxyState]:
-    """An HTTP forward proxy on 127.0.0.1: one absolute-form request per connection.
-
-    The request goes to the origin in origin-form with `Connection: close` and
-    without Proxy-* headers; the origin's answer (which then says
-    `Connection: close`) is piped back as it comes.
-    """
-    state = ProxyState()
-
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            line, _, rest = head.partition(b"\r\n")
-            state.request_lines.append(line)
-            method, target, version = line.split(b" ")
-            url = urlsplit(target.decode("ascii"))
-            assert url.scheme == "http" and url.hostname and url.port
-            path = (url.path or "/") + (f"?{url.query}" if url.query else "")
-            fields = [
-                header + b"\r\n"
-                for header in rest.split(b"\r\n")
-                if header and not header.lower().startswith((b"proxy-", b"connection:"))
-            ]
-            up_reader, up_writer = await asyncio.open_connection(url.hostname, url.port)
-            up_writer.write(b"%s %s %s\r\n" % (method, path.encode("ascii"), version))
-            up_writer.write(b"".join(fields) + b"Connection: close\r\n\r\n")
-            await up_writer.drain()
-            with suppress(ConnectionError):
-                while data := await up_reader.read(65536):
-                    writer.write(data)
-                    await writer.drain()
-            up_writer.close()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    state.port = server.sockets[0].getsockname()[1]
-    async with server:
-        yield state
 
 
 def _comparable(result: FetchResult) -> dict[str, Any]:

@@ -31,7 +31,7 @@ import base64
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 import certifi
 import httpx
@@ -39,11 +39,9 @@ import pycurl  # type: ignore[import-untyped]
 
 from fetchcli.http.curl_errors import curl_error
 from fetchcli.http.curl_multi import CurlBody, Multi, Transfer, set_body
+from fetchcli.http.wire import ATTEMPT, Attempt
 
 DEFAULT_MAX_CONNECTIONS = 100
-# Request extension: the attempt (fetchcli.http.wire.ATTEMPT) whose `slot` holds one
-# connection slot across its redirects; duck-typed, so this module stands alone.
-ATTEMPT_EXTENSION = "fetchcli.attempt"
 # Request extension: True to take this body as sent, undecoded (a server that
 # labelled it with an encoding nobody can decode).
 AS_SENT = "fetchcli.as_sent"
@@ -52,15 +50,6 @@ _SCHEMES = ("http", "https")
 _SOCKET_CODES = frozenset(
     {pycurl.E_COULDNT_CONNECT, pycurl.E_SEND_ERROR, pycurl.E_RECV_ERROR, pycurl.E_GOT_NOTHING}
 )
-
-
-class HeldSlot(Protocol):
-    """A connection slot an attempt keeps across redirects (fetchcli.http.wire.PoolSlot)."""
-
-    @property
-    def held(self) -> bool: ...
-
-    def hold(self, release: Callable[[], None]) -> None: ...
 
 
 class CurlTransport(httpx.AsyncBaseTransport):
@@ -176,7 +165,8 @@ class CurlTransport(httpx.AsyncBaseTransport):
         self, request: httpx.Request, pool: float | None
     ) -> Callable[[], None] | None:
         """Wait for a connection slot; the release to call when the transfer ends (None: kept)."""
-        slot: HeldSlot | None = getattr(request.extensions.get(ATTEMPT_EXTENSION), "slot", None)
+        attempt = request.extensions.get(ATTEMPT)
+        slot = attempt.slot if isinstance(attempt, Attempt) else None
         if slot is not None and slot.held:
             return None  # this attempt already holds one (a redirect)
         try:
