@@ -12,7 +12,7 @@ import asyncio
 from dataclasses import replace
 from urllib.parse import urlsplit, urlunsplit
 
-from fetchcli.model import Fetcher, FetchResult, UrlRecord, now
+from fetchcli.model import Fetcher, FetchResult, UrlRecord, now, place_of
 
 
 def target_key(url: str) -> str:
@@ -73,10 +73,7 @@ def _repeat(first: FetchResult, record: UrlRecord) -> FetchResult:
     final_url = record.url if first.final_url == first.url else first.final_url
     return replace(
         first,
-        source=record.source,
-        line=record.line,
-        column=record.column,
-        url=record.url,
+        **place_of(record),
         final_url=final_url,
         elapsed=0.0,
         attempts=0,

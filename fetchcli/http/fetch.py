@@ -33,7 +33,7 @@ from fetchcli.model import (
     UrlRecord,
     invalid_result,
     is_retryable,
-    now,
+    result_for,
 )
 from fetchcli.options import MAX_BACKOFF, Method, RequestSpec
 
@@ -249,10 +249,8 @@ def _retry_after(value: str | None) -> float | None:
 
 
 def _result(record: UrlRecord, attempt: _Attempt, attempts: int, elapsed: float) -> FetchResult:
-    return FetchResult(
-        source=record.source,
-        line=record.line,
-        url=record.url,
+    return result_for(
+        record,
         final_url=attempt.final_url,
         status=attempt.status,
         ok=attempt.error is None,
@@ -264,9 +262,7 @@ def _result(record: UrlRecord, attempt: _Attempt, attempts: int, elapsed: float)
         truncated=attempt.truncated,
         error=attempt.error,
         message=attempt.message,
-        column=record.column,
         saved=attempt.saved,
-        fetched_at=now(),
     )
 
 

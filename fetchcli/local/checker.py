@@ -20,7 +20,7 @@ from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
 from fetchcli.local.shared import Shared, shared
-from fetchcli.model import ErrorKind, FetchResult, UrlRecord, invalid_result, now
+from fetchcli.model import ErrorKind, FetchResult, UrlRecord, invalid_result, result_for
 from fetchcli.sources.documents import DocumentKind, anchors, kind_for
 
 # GitHub's line links (#L10, #L10-L20, #L10C2-L12C5) name no anchor; they are always ok.
@@ -267,14 +267,7 @@ def _cwd() -> str | None:
 
 
 def _result(record: UrlRecord, **fields: Any) -> FetchResult:
-    """A result for `record`: the one place that copies the record's fields into it."""
+    """A result for `record`, its elapsed seconds rounded as the HTTP fetcher's are."""
     if "elapsed" in fields:
         fields["elapsed"] = round(fields["elapsed"], 6)
-    return FetchResult(
-        source=record.source,
-        line=record.line,
-        column=record.column,
-        url=record.url,
-        fetched_at=now(),
-        **fields,
-    )
+    return result_for(record, **fields)

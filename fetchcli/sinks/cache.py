@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from os import PathLike, fspath
 from typing import Any, TypeVar
 
-from fetchcli.model import Fetcher, FetchResult, UrlRecord, now
+from fetchcli.model import Fetcher, FetchResult, UrlRecord, result_for
 
 SCHEMA_VERSION = 1
 # PRAGMA application_id: "fcli" in ASCII marks the file as a fetchcli cache.
@@ -151,18 +151,8 @@ class ResultCache:
         if fields["status"] not in accept:
             return None
         fields["truncated"] = bool(fields["truncated"])
-        fields["url"] = record.url  # the row's url column also holds the variant's prefix
-        return FetchResult(
-            **fields,
-            source=record.source,
-            line=record.line,
-            column=record.column,
-            ok=True,
-            elapsed=0.0,
-            attempts=0,
-            cached=True,
-            fetched_at=now(),
-        )
+        del fields["url"]  # the row's url column also holds the variant's prefix
+        return result_for(record, **fields, ok=True, elapsed=0.0, attempts=0, cached=True)
 
     async def store(self, result: FetchResult) -> None:
         """Remember an ok result; a failure instead forgets the URL. Commits in batches."""
