@@ -143,3 +143,17 @@ def test_every_package_is_installed_by_a_non_editable_install() -> None:
         p for p in packages if not any(fnmatch.fnmatchcase(p, pattern) for pattern in include)
     ]
     assert missed == []
+
+
+def test_a_plain_run_loads_no_document_parser() -> None:
+    """Only --extract pays for markdown-it and pathspec (~100 ms of every start otherwise)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, fetchcli.cli.app, fetchcli.cli.run\n"
+        "loaded = {'markdown_it', 'pathspec'} & set(sys.modules)\n"
+        "assert not loaded, loaded\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr.decode()

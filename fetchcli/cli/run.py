@@ -42,7 +42,6 @@ from fetchcli.sinks.formats import make_formatter
 from fetchcli.sinks.resume import ResumeState
 from fetchcli.sinks.summary import Summary, SummaryFigures
 from fetchcli.sinks.writer import LineSink
-from fetchcli.sources.extract import document_records
 from fetchcli.sources.readers import (
     STDIN,
     aiter_in_thread,
@@ -239,6 +238,8 @@ class Run:
             from fetchcli.http.page import fetch_pages
 
             texts = await fetch_pages(pages, options.request)
+        from fetchcli.sources.extract import document_records  # Markdown parser: when needed
+
         records = document_records(
             documents, options.rules, options.documents, self.stats, env.stdin, texts
         )
