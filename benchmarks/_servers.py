@@ -46,7 +46,7 @@ events {{
 }}
 http {{
     access_log off;
-    default_type application/octet-stream;
+    default_type {default_type};
     types {{ }}
     sendfile on;
     tcp_nopush on;
@@ -58,10 +58,10 @@ http {{
     client_body_temp_path {prefix}/tmp/client_body;
 {temp_paths}
     server {{
-        listen 127.0.0.1:{port} backlog=4096;
+{listens}
         server_name localhost;
         root {prefix}/www;
-        location / {{ }}
+{locations}
     }}
 }}
 """
@@ -119,7 +119,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     # Linux: the server gets SIGTERM if the runner dies without stopping it.
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)
@@ -141,13 +141,18 @@ def check_serving(port: int) -> None:
         raise ServerError(f"GET /1k gave status {response.status}, {len(body)} bytes")
 
 
-def _wait_listening(process: subprocess.Popen[bytes], port: int) -> bool:
+def listening(port: int) -> bool:
+    """Whether something accepts connections on 127.0.0.1:port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _wait_listening(process: subprocess.Popen[bytes], ports: list[int]) -> bool:
     deadline = time.monotonic() + START_SECONDS
     while time.monotonic() < deadline and process.poll() is None:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            probe.settimeout(0.5)
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return True
+        if all(listening(port) for port in ports):
+            return True
         time.sleep(0.05)
     return False
 
@@ -163,7 +168,15 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             process.wait(timeout=10)
 
 
-def _start_nginx(binary: str, prefix: Path) -> tuple[subprocess.Popen[bytes], int]:
+def start_nginx(
+    binary: str,
+    prefix: Path,
+    *,
+    ports: int = 1,
+    default_type: str = "application/octet-stream",
+    locations: str = "        location / { }",
+) -> tuple[subprocess.Popen[bytes], list[int]]:
+    """nginx serving `prefix/www` on `ports` free ports of 127.0.0.1 (NGINX_CONF, one worker)."""
     built = subprocess.run([binary, "-V"], capture_output=True, text=True, timeout=10).stderr
     temp_paths = "\n".join(
         f"    {name}_temp_path {prefix}/tmp/{name};"
@@ -174,18 +187,29 @@ def _start_nginx(binary: str, prefix: Path) -> tuple[subprocess.Popen[bytes], in
     error_log = prefix / "error.log"
     last_error = ""
     for _ in range(PORT_TRIES):
-        port = free_port()
+        chosen = sorted({free_port() for _ in range(ports * 2)})[:ports]
+        if len(chosen) < ports:
+            continue
+        listens = "\n".join(f"        listen 127.0.0.1:{port} backlog=4096;" for port in chosen)
         conf = prefix / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(prefix=prefix, port=port, temp_paths=temp_paths))
+        conf.write_text(
+            NGINX_CONF.format(
+                prefix=prefix,
+                temp_paths=temp_paths,
+                listens=listens,
+                default_type=default_type,
+                locations=locations,
+            )
+        )
         process = subprocess.Popen(
             [binary, "-p", str(prefix), "-c", str(conf), "-e", str(error_log)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,  # no threads run yet
+            preexec_fn=die_with_parent,  # no threads run yet
         )
-        if _wait_listening(process, port):
-            return process, port
+        if _wait_listening(process, chosen):
+            return process, chosen
         stop(process)
         last_error = error_log.read_text(errors="replace")[-500:] if error_log.exists() else ""
         if "in use" not in last_error:
@@ -204,7 +228,7 @@ def _start_fallback(root: Path) -> tuple[subprocess.Popen[bytes], int]:
         ],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
-        preexec_fn=_die_with_parent,  # no threads run yet
+        preexec_fn=die_with_parent,  # no threads run yet
     )
     assert process.stdout is not None
     ready, _, _ = select.select([process.stdout], [], [], START_SECONDS)
@@ -225,7 +249,7 @@ def local_server(choice: str, workdir: Path) -> Iterator[Server]:
     if choice == "nginx" and binary is None:
         raise ServerError("--server nginx: nginx is not installed (apt-get install nginx-light)")
     if binary is not None:
-        process, port = _start_nginx(binary, workdir)
+        process, (port,) = start_nginx(binary, workdir)
         description = (
             f"{nginx_version(binary)} ({binary}), 1 worker, access_log off, "
             "keepalive_requests 10000000, worker_connections 8192, sendfile on"

@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import datetime as dt
 import http.client
 import json
@@ -56,7 +55,6 @@ import platform
 import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -69,7 +67,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from _measure import Usage, local_env, rss_floor_kib, run_measured
-from _servers import OPTIONAL_TEMP_PATHS, ServerError, find_nginx, free_port, nginx_version, stop
+from _servers import ServerError, find_nginx, nginx_version, start_nginx, stop
 
 PAGE_BYTES = 16 * 1024
 HOSTS = 20
@@ -77,43 +75,12 @@ SECTIONS = 5  # `## Section 1` … `## Section 5` in every file
 LOCAL_PER_FILE = 10  # relative links per file: 6 to anchors elsewhere, 2 to files, 2 in-page
 BROKEN_REMOTE_SHARE = 0.02
 REPEAT_SHARE = 0.02  # remote occurrences that repeat an earlier URL
-START_SECONDS = 10.0
-PORT_TRIES = 5
 SEED = 20261130
 
-NGINX_CONF = """\
-worker_processes 1;
-daemon off;
-master_process on;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log warn;
-worker_rlimit_nofile 20000;
-events {{
-    worker_connections 8192;
-    multi_accept on;
-}}
-http {{
-    access_log off;
-    default_type text/html;
-    types {{ }}
-    sendfile on;
-    tcp_nopush on;
-    tcp_nodelay on;
-    keepalive_requests 10000000;
-    keepalive_timeout 120s;
-    open_file_cache max=16 inactive=600s;
-    open_file_cache_valid 600s;
-    client_body_temp_path {prefix}/tmp/client_body;
-{temp_paths}
-    server {{
-{listens}
-        server_name localhost;
-        root {prefix}/www;
-        location /docs/ {{ try_files /page.html =404; }}
-        location / {{ return 404; }}
-    }}
-}}
-"""
+# Every /docs/… path is the one page; anything else is a broken link.
+LOCATIONS = """\
+        location /docs/ { try_files /page.html =404; }
+        location / { return 404; }"""
 
 
 def log(message: str) -> None:
@@ -121,18 +88,6 @@ def log(message: str) -> None:
 
 
 # --------------------------------------------------------------------------- server
-
-
-def _die_with_parent() -> None:
-    # Linux: nginx gets SIGTERM if this script dies without stopping it.
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def _listening(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.settimeout(0.5)
-        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _get(port: int, path: str) -> tuple[int, int]:
@@ -168,47 +123,12 @@ def nginx_hosts(workdir: Path, hosts: int) -> Iterator[tuple[list[int], str]]:
         raise ServerError("nginx is not installed (apt-get install nginx-light)")
     prefix = workdir / "nginx"
     prefix.mkdir()
-    (prefix / "tmp").mkdir()
     workdir.chmod(0o755)
     prefix.chmod(0o755)
     write_page(prefix / "www")
-    built = subprocess.run([binary, "-V"], capture_output=True, text=True, timeout=10).stderr
-    temp_paths = "\n".join(
-        f"    {name}_temp_path {prefix}/tmp/{name};"
-        for name in OPTIONAL_TEMP_PATHS
-        if f"--without-http_{name}_module" not in built
+    process, ports = start_nginx(
+        binary, prefix, ports=hosts, default_type="text/html", locations=LOCATIONS
     )
-    error_log = prefix / "error.log"
-    process = None
-    ports: list[int] = []
-    for _ in range(PORT_TRIES):
-        ports = sorted({free_port() for _ in range(hosts * 2)})[:hosts]
-        if len(ports) < hosts:
-            continue
-        listens = "\n".join(f"        listen 127.0.0.1:{p} backlog=4096;" for p in ports)
-        conf = prefix / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(prefix=prefix, temp_paths=temp_paths, listens=listens))
-        process = subprocess.Popen(
-            [binary, "-p", str(prefix), "-c", str(conf), "-e", str(error_log)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,  # no threads run yet
-        )
-        deadline = time.monotonic() + START_SECONDS
-        while time.monotonic() < deadline and process.poll() is None:
-            if all(_listening(p) for p in ports):
-                break
-            time.sleep(0.05)
-        if process.poll() is None and all(_listening(p) for p in ports):
-            break
-        stop(process)
-        process = None
-        last = error_log.read_text(errors="replace")[-500:] if error_log.exists() else ""
-        if "in use" not in last:
-            raise ServerError(f"nginx did not start: {last.strip() or 'no error log'}")
-    if process is None:
-        raise ServerError("nginx did not start: ports kept being taken")
     try:
         for port in ports:
             got = _get(port, "/docs/check.html")
