@@ -71,6 +71,15 @@ def test_text_format_shows_status_size_time_url(site: HTTPServer, run_cli: RunCl
     assert lines[2].startswith("ERR:connect - ") and lines[2].endswith(REFUSED)
 
 
+def test_text_format_shows_no_size_for_head(site: HTTPServer, run_cli: RunCli) -> None:
+    line = run_cli("-", "-q", "-X", "HEAD", input=site.url_for("/ok") + "\n").stdout.strip()
+    assert line.startswith("200 - ") and line.endswith(site.url_for("/ok"))
+    record = jsonl(
+        run_cli("-", "-q", "-X", "HEAD", "--format", "jsonl", input=site.url_for("/ok")).stdout
+    )
+    assert record[0]["size"] == 0  # the record keeps SPEC's number; only text shows `-`
+
+
 def test_format_none_writes_no_results(site: HTTPServer, run_cli: RunCli) -> None:
     result = run_cli("-", "--format", "none", input=site.url_for("/ok") + "\n")
     assert result.stdout == "" and result.exit_code == 0

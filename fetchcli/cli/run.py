@@ -33,7 +33,7 @@ from fetchcli.cli.usage import RunSettings, UsageProblem, documents_to_read, sou
 from fetchcli.engine.workers import WorkerError
 from fetchcli.http.save import SaveError
 from fetchcli.model import FetchResult, UrlRecord
-from fetchcli.options import FetchOptions
+from fetchcli.options import FetchOptions, Method
 from fetchcli.sinks import resume
 from fetchcli.sinks.cache import CacheError
 from fetchcli.sinks.dump import dump_header, dump_line
@@ -75,7 +75,9 @@ class Run:
         self.sources = sources_to_read(settings, bool(self.env.stdin_isatty))
         self.summary = Summary()
         self.failures = FailureList()
-        self.formatter = make_formatter(settings.output_format)
+        self.formatter = make_formatter(
+            settings.output_format, bodiless=options.request.method is Method.HEAD
+        )
         self.stats = SourceStats()
         self.terminal = Terminal(
             self.env, quiet=settings.quiet, results_on_stdout=settings.output is None

@@ -47,14 +47,15 @@ def status_label(result: FetchResult) -> str:
     return error_label(result.error)
 
 
-def format_text(result: FetchResult) -> str:
+def format_text(result: FetchResult, *, bodiless: bool = False) -> str:
     """`STATUS SIZE TIME URL`, then `→ FINAL_URL` when it moved and `(truncated)` when cut.
 
-    `ERR:kind` stands in place of the status when there is no usable status.
+    `ERR:kind` stands in place of the status when there is no usable status; the
+    size is `-` when no body was read (`bodiless`: the run sends HEAD).
     """
+    size = "-" if bodiless else human_size(result.size)
     line = (
-        f"{status_label(result)} {human_size(result.size)} {result.elapsed:.3f}s"
-        f" {safe_text(redact_url(result.url))}"
+        f"{status_label(result)} {size} {result.elapsed:.3f}s {safe_text(redact_url(result.url))}"
     )
     if result.redirects and result.final_url and result.final_url != result.url:
         line += f" → {safe_text(redact_url(result.final_url))}"
@@ -101,10 +102,13 @@ class _LineFormat:
 
 
 class TextFormat(_LineFormat):
-    """`STATUS SIZE TIME URL` per result."""
+    """`STATUS SIZE TIME URL` per result; `bodiless` shows the size as `-` (HEAD reads none)."""
+
+    def __init__(self, *, bodiless: bool = False) -> None:
+        self._bodiless = bodiless
 
     def line(self, result: FetchResult) -> str | None:
-        return format_text(result)
+        return format_text(result, bodiless=self._bodiless)
 
 
 class JsonlFormat(_LineFormat):
@@ -180,9 +184,12 @@ FORMATS: dict[Format, type[Formatter]] = {
 }
 
 
-def make_formatter(fmt: Format) -> Formatter:
+def make_formatter(fmt: Format, *, bodiless: bool = False) -> Formatter:
     """A fresh formatter for `fmt` (csv keeps a buffer, so each run gets its own).
 
+    `bodiless` (the run sends HEAD) makes text show `-` for the size, not `0B`.
     Usage: `formatter = make_formatter(Format.JSONL)`.
     """
+    if fmt is Format.TEXT:
+        return TextFormat(bodiless=bodiless)
     return FORMATS[fmt]()
