@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from fetchcli.sources.documents import DocumentKind, Link, anchors, extract_links
+from unittest import mock
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fetchcli.sources.documents import DocumentKind, Link, anchors, extract_links, markdown
 
 MD = DocumentKind.MARKDOWN
 
@@ -305,3 +310,64 @@ def test_anchors_include_ids_and_names_in_raw_html() -> None:
 
 def test_headings_in_code_are_not_anchors() -> None:
     assert anchors("```\n# Not a heading\n```\n", MD) == frozenset()
+
+
+# Pieces that make and break the plain form: every construct `_plain_spans` must either
+# read exactly as markdown-it does or hand over (escapes, HTML, autolinks, references).
+_PIECES = st.sampled_from(
+    [
+        "[a](b.md)",
+        "![i](p.png)",
+        "[t](u#x)",
+        "[](e)",
+        "[a]()",
+        "[x][r]",
+        "[r]",
+        "\n[r]: d.md\n",
+        "[",
+        "]",
+        "(",
+        ")",
+        "`",
+        "``",
+        "\\",
+        "<",
+        ">",
+        "<b>",
+        "<http://h.org>",
+        "&amp;",
+        "&#96;",
+        "*",
+        "_",
+        "!",
+        " ",
+        "\n",
+        "\n\n",
+        "# ",
+        "| a | b |\n|---|---|\n",
+        "    ",
+        "https://h.org/p",
+        "www.h.org",
+        "a",
+        "x y",
+        "\t",
+        '"t"',
+        "| ",
+    ]
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_PIECES, max_size=14).map("".join))
+def test_the_plain_reading_gives_what_markdown_it_gives(text: str) -> None:
+    # Content the fast reading accepts must come out exactly as the full inline parse.
+    fast = links(text, include_verbatim=True), links(text)
+    with mock.patch.object(markdown, "_plain_spans", lambda content: None):
+        full = links(text, include_verbatim=True), links(text)
+    assert fast == full
+
+
+def test_the_plain_reading_hands_over_what_it_cannot_read() -> None:
+    for content in ("\\[a](b)", "[a <b>](c)", "[a](b c)", "[a][b]", "[a `b`](c)", "<http://h>"):
+        assert markdown._plain_spans(content) is None, content
+    assert markdown._plain_spans("see `[a](b)` and [c](d.md)") is not None

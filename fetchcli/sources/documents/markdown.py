@@ -48,8 +48,10 @@ class _Span:
     rule: str
     start: int
     end: int
-    token: Token
-    destination: int | None  # offset of an inline link's destination; None for a reference
+    url: str | None = None  # a link's or image's destination as written (None: not a link)
+    label: str | None = None  # the reference a link used, if it is one
+    html: str = ""  # an inline HTML tag's text
+    destination: int | None = None  # offset of an inline link's destination; None: a reference
 
 
 class _Parser(MarkdownIt):
@@ -79,12 +81,84 @@ def _parser() -> MarkdownIt:
 
 
 def _parse_inlines(state: StateCore) -> None:
-    """markdown-it's core `inline` rule, keeping each inline token's spans in its meta."""
+    """markdown-it's core `inline` rule, keeping each inline token's spans in its meta.
+
+    Content that only holds plain links and code spans (the common case) is read by
+    `_plain_spans` instead: the same spans, without building inline tokens.
+    """
     for token in state.tokens:
         if token.type == "inline":
             token.children = [] if token.children is None else token.children
-            token.meta[_SPANS] = state.env[_SPANS] = []
-            state.md.inline.parse(token.content, state.md, state.env, token.children)
+            spans = _plain_spans(token.content)
+            if spans is None:
+                spans = state.env[_SPANS] = []
+                state.md.inline.parse(token.content, state.md, state.env, token.children)
+            token.meta[_SPANS] = spans
+
+
+# What `_plain_spans` cannot read: escapes, raw HTML and autolinks, and (outside an
+# inline link's match) a bracket, which may be a reference link or an unusual one.
+_NOT_PLAIN = re.compile(r"[\\<\[\]]")
+_MAYBE_SPAN = re.compile(r"[\\<\[\]`]")
+_BACKTICKS = re.compile(r"`+")
+# `[text](destination)` or `![alt](destination)` in its plainest form: no bracket, code,
+# HTML or escape in the text; no space, parenthesis, entity, escape or control character
+# in the destination.
+_PLAIN_LINK = re.compile(r"(!?)\[[^\[\]`<\\]*\]\(([^\s()<>`&\\\x00-\x1f\x7f]*)\)")
+
+
+def _plain_spans(content: str) -> list[_Span] | None:
+    """The spans of content made of text, code spans and plain inline links; None otherwise.
+
+    Gives exactly what markdown-it's inline parse records for such content (a property
+    test holds it to that), at a fraction of the cost; anything else (an escape, HTML, an
+    autolink, a reference or unusual link) returns None for the full parse.
+    """
+    if not _MAYBE_SPAN.search(content):
+        return []
+    spans: list[_Span] = []
+    position = 0
+    runs = list(_BACKTICKS.finditer(content))
+    index = 0
+    while index < len(runs):
+        opener = runs[index]
+        index += 1
+        if opener.start() < position:
+            continue
+        closer = next(
+            (i for i in range(index, len(runs)) if len(runs[i].group()) == len(opener.group())),
+            None,
+        )
+        if closer is None:
+            continue  # a lone backtick run is text
+        if not _plain_segment(content, position, opener.start(), spans):
+            return None
+        end = runs[closer].end()
+        spans.append(_Span(rule="backticks", start=opener.start(), end=end))
+        position, index = end, closer + 1
+    if not _plain_segment(content, position, len(content), spans):
+        return None
+    return spans
+
+
+def _plain_segment(content: str, start: int, end: int, spans: list[_Span]) -> bool:
+    """Add the plain links of content[start:end] (no code span in it); False if not plain."""
+    position = start
+    for match in _PLAIN_LINK.finditer(content, start, end):
+        if _NOT_PLAIN.search(content, position, match.start()):
+            return False
+        image = bool(match.group(1))
+        spans.append(
+            _Span(
+                rule="image" if image else "link",
+                start=match.start(),
+                end=match.end(),
+                url=match.group(2),
+                destination=match.start(2),
+            )
+        )
+        position = match.end()
+    return not _NOT_PLAIN.search(content, position, end)
 
 
 def _recording(name: str, rule: _Rule, token_type: str) -> _Rule:
@@ -98,9 +172,17 @@ def _recording(name: str, rule: _Rule, token_type: str) -> _Rule:
         pushed = [token for token in state.tokens[count:] if token.type == token_type]
         if not silent and pushed:
             token, end = pushed[0], state.pos
-            where = _destination(name, state, start, token)
+            url = token.attrs.get("src" if name == "image" else "href")
             state.env[_SPANS].append(
-                _Span(rule=name, start=start, end=end, token=token, destination=where)
+                _Span(
+                    rule=name,
+                    start=start,
+                    end=end,
+                    url=None if url is None else str(url),
+                    label=token.meta.get("label"),
+                    html=token.content if name == "html_inline" else "",
+                    destination=_destination(name, state, start, token),
+                )
             )
         return True
 
@@ -203,13 +285,12 @@ def _inline_hits(token: Token, *, include_verbatim: bool, used: set[str]) -> lis
     hits: list[Hit] = []
     for span in spans:
         if span.rule in _LINKS:
-            if "label" in span.token.meta:
-                used.add(span.token.meta["label"])
-            url = span.token.attrs.get("src" if span.rule == "image" else "href")
-            if url and span.destination is not None:
-                hits.append(Hit(offset=span.destination, url=str(url)))
+            if span.label is not None:
+                used.add(span.label)
+            if span.url and span.destination is not None:
+                hits.append(Hit(offset=span.destination, url=span.url))
         elif span.rule == "html_inline":
-            found = html_hits(span.token.content, include_verbatim=include_verbatim)
+            found = html_hits(span.html, include_verbatim=include_verbatim)
             hits.extend(Hit(offset=span.start + hit.offset, url=hit.url) for hit in found)
         elif include_verbatim:
             hits.extend(find_bare_urls(content, span.start, span.end))
