@@ -10,6 +10,7 @@ RFC 2606/6761, are not checked and are counted as excluded.
 
 from __future__ import annotations
 
+import functools
 import os
 import posixpath
 import re
@@ -116,6 +117,7 @@ def _local(link: str, origin: Origin, rules: DocumentRules) -> Target:
     path = unquote(parts.path)
     if origin.path is None:  # stdin: no folder to resolve against
         return Target(url=link, error="a relative link in standard input has no folder")
+    target: str | Path
     if not path:
         target = origin.path
     elif path.startswith("/"):
@@ -126,9 +128,14 @@ def _local(link: str, origin: Origin, rules: DocumentRules) -> Target:
         # As on a web server, `/..` stays at the root.
         target = Path(rules.root_dir) / posixpath.normpath(path).lstrip("/")
     else:
-        target = origin.path.parent / path
-    absolute = Path(os.path.abspath(target))
-    uri = absolute.as_uri()
+        target = os.path.join(os.path.dirname(origin.path), path)
+    uri = _file_uri(os.path.abspath(target))
     if path.endswith("/") and not uri.endswith("/"):
         uri += "/"
     return Target(url=uri + fragment)
+
+
+@functools.lru_cache(maxsize=4096)
+def _file_uri(absolute: str) -> str:
+    """The file: URI of an absolute path (documents link to the same few files again and again)."""
+    return Path(absolute).as_uri()
