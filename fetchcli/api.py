@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from fetchcli.engine.dedup import Deduplicated
 from fetchcli.engine.limits import Limits
 from fetchcli.engine.stream import stream
-from fetchcli.model import Fetcher, FetchResult, UrlRecord, invalid_result
+from fetchcli.model import Fetcher, FetchResult, Page, UrlRecord, invalid_result
 from fetchcli.options import FetchOptions, InputRules
 from fetchcli.sources.rules import InputFilter
 
@@ -40,16 +40,19 @@ async def fetch_stream(
     *,
     stop: asyncio.Event | None = None,
     in_flight: InFlight | None = None,
+    pages: Iterable[Page] = (),
 ) -> AsyncGenerator[FetchResult, None]:
     """Fetch every URL and yield one result each, as they complete.
 
     `urls` holds strings (each one input line, with the input rules of
     `options` applied) or ready-made `UrlRecord`s, in a sync or async iterable.
     Setting `stop` ends the run early but gently: requests in flight are
-    cancelled, and every result already complete is still yielded.
+    cancelled, and every result already complete is still yielded. `pages`
+    (with --extract) are pages the caller has already read: a link to one
+    reuses its outcome instead of requesting it again.
     """
     options = options or FetchOptions()
-    async with open_fetcher(options) as (fetcher, limits):
+    async with open_fetcher(options, pages) as (fetcher, limits):
         if in_flight is not None:  # the live display says what a stalled run waits on
             fetcher = in_flight.wrap(fetcher)
         records = _records(urls, options.rules)
@@ -60,7 +63,9 @@ async def fetch_stream(
 
 
 @asynccontextmanager
-async def open_fetcher(options: FetchOptions) -> AsyncIterator[tuple[Fetcher, Limits]]:
+async def open_fetcher(
+    options: FetchOptions, pages: Iterable[Page] = ()
+) -> AsyncIterator[tuple[Fetcher, Limits]]:
     """The fetcher a run uses, and the limits the engine applies around it.
 
     Remote records go to the HTTP fetcher (or the --workers processes), wrapped
@@ -88,14 +93,16 @@ async def open_fetcher(options: FetchOptions) -> AsyncIterator[tuple[Fetcher, Li
         if not options.rules.extract:
             yield remote, limits
             return
-        remote = Deduplicated(remote)  # one request per page, whatever its #fragments
+        pages = list(pages)
+        known = [result for page in pages for result in page.results()]
+        remote = Deduplicated(remote, known)  # one request per page, whatever its #fragments
         if options.documents.check_fragments:
             from fetchcli.http.page import open_page_reader
             from fetchcli.local.fragments import RemoteFragments
 
             connections = options.schedule.concurrency
             read = await stack.enter_async_context(open_page_reader(options.request, connections))
-            remote = RemoteFragments(remote, read)
+            remote = RemoteFragments(remote, read, pages)
         yield _by_scheme(remote, Deduplicated(_local_checker(options))), limits
 
 

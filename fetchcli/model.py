@@ -96,6 +96,47 @@ Fetcher = Callable[[UrlRecord], Awaitable[FetchResult]]
 Gate = Callable[[str], AbstractAsyncContextManager[object]]
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Page:
+    """A page read whole for its links: an --extract SOURCE that is a URL.
+
+    The run already knows its outcome, so a link back to it is not requested again.
+    Usage: `Page(url=u, final_url=u, status=200, text=html).results()`.
+    """
+
+    url: str
+    final_url: str
+    status: int
+    text: str
+    content_type: str | None = None
+    size: int = 0  # body bytes read
+    elapsed: float = 0.0
+    redirects: int = 0
+
+    def results(self) -> list[FetchResult]:
+        """Its outcome as a link would get it: for its URL and, if it moved, its final URL."""
+        found = [self._result(self.url, self.redirects)]
+        if self.final_url != self.url:
+            found.append(self._result(self.final_url, 0))
+        return found
+
+    def _result(self, url: str, redirects: int) -> FetchResult:
+        return FetchResult(
+            source="",
+            line=0,
+            url=url,
+            final_url=self.final_url,
+            status=self.status,
+            ok=True,
+            size=self.size,
+            elapsed=self.elapsed,
+            attempts=1,
+            redirects=redirects,
+            content_type=self.content_type,
+            fetched_at=now(),
+        )
+
+
 def place_of(record: UrlRecord) -> dict[str, Any]:
     """The fields a result takes from its record: where it came from and what was asked."""
     return {

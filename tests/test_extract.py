@@ -818,14 +818,6 @@ def test_page_source_is_fetched_once_and_its_links_remotely(
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: cli/run.py _documents() fetches a page SOURCE with http/page.py fetch_pages() "
-        "outside the Deduplicated fetcher, so a page that links to itself (#top, a nav link) "
-        "is requested twice; SPEC: page URLs are fetched once, each target requested once"
-    ),
-)
 def test_page_source_that_links_to_itself_is_requested_once(
     httpserver: HTTPServer, run_cli: RunCli
 ) -> None:
@@ -834,6 +826,21 @@ def test_page_source_that_links_to_itself_is_requested_once(
     code, records = check(run_cli, base(httpserver) + "/page.html")
     assert code == 0
     assert len(records) == 2
+    assert requested(httpserver) == ["/page.html"]
+
+
+def test_a_page_source_is_read_once_for_its_links_and_its_anchors(
+    httpserver: HTTPServer, run_cli: RunCli
+) -> None:
+    body = '<h2 id="usage">Usage</h2> <a href="#usage">u</a> <a href="page.html#nope">n</a>'
+    httpserver.expect_request("/page.html").respond_with_data(body, content_type="text/html")
+    code, records = check(run_cli, base(httpserver) + "/page.html", "--check-fragments")
+    assert code == 1
+    assert [(r["ok"], r["error"], r["cached"]) for r in records] == [
+        (True, None, True),
+        (False, "fragment", True),
+    ]
+    assert records[0]["status"] == 200 and records[0]["attempts"] == 0
     assert requested(httpserver) == ["/page.html"]
 
 

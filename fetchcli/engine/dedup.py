@@ -9,6 +9,7 @@ flight, and is then answered with `attempts` 0 and `cached` true.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from dataclasses import replace
 from urllib.parse import urlsplit, urlunsplit
 
@@ -33,9 +34,10 @@ class Deduplicated:
     Usage: `fetch = Deduplicated(http_fetcher)`; `await fetch(record)` for every occurrence.
     """
 
-    def __init__(self, fetcher: Fetcher) -> None:
+    def __init__(self, fetcher: Fetcher, known: Iterable[FetchResult] = ()) -> None:
         self._fetcher = fetcher
-        self._done: dict[str, FetchResult] = {}
+        # Outcomes the run already has (pages read for their links) count as fetched.
+        self._done: dict[str, FetchResult] = {target_key(r.url): r for r in known}
         self._pending: dict[str, asyncio.Future[FetchResult]] = {}
 
     async def __call__(self, record: UrlRecord) -> FetchResult:

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import httpx
 
 from fetchcli.http.client import make_client
+from fetchcli.model import Page
 from fetchcli.options import RequestSpec
 
 ReadPage = Callable[[str], Awaitable[str | None]]
 
 
-async def fetch_pages(urls: list[str], spec: RequestSpec) -> dict[str, tuple[str, str]]:
-    """Each page that could be read: url → (final URL after redirects, text).
+async def fetch_pages(urls: list[str], spec: RequestSpec) -> dict[str, Page]:
+    """Each page that could be read, by the URL asked for (its final URL is in the page).
 
     A page that fails is left out; its URL is then checked like a link, so
     the run reports why.
@@ -27,7 +29,8 @@ async def fetch_pages(urls: list[str], spec: RequestSpec) -> dict[str, tuple[str
     return {url: page for url, page in zip(urls, found, strict=True) if page is not None}
 
 
-async def _fetch(client: httpx.AsyncClient, url: str, spec: RequestSpec) -> tuple[str, str] | None:
+async def _fetch(client: httpx.AsyncClient, url: str, spec: RequestSpec) -> Page | None:
+    started = time.monotonic()
     try:
         async with asyncio.timeout(spec.timeout):
             request = client.build_request("GET", url)
@@ -40,8 +43,17 @@ async def _fetch(client: httpx.AsyncClient, url: str, spec: RequestSpec) -> tupl
                     body += chunk
                     if len(body) >= spec.max_body:
                         break
-                text = bytes(body[: spec.max_body]).decode(response.encoding or "utf-8", "replace")
-                return str(response.url), text
+                data = bytes(body[: spec.max_body])
+                return Page(
+                    url=url,
+                    final_url=str(response.url),
+                    status=response.status_code,
+                    text=data.decode(response.encoding or "utf-8", "replace"),
+                    content_type=response.headers.get("content-type"),
+                    size=len(data),
+                    elapsed=time.monotonic() - started,
+                    redirects=len(response.history),
+                )
             finally:
                 await response.aclose()
     except (httpx.HTTPError, httpx.InvalidURL, TimeoutError, OSError, LookupError):
@@ -55,6 +67,6 @@ async def open_page_reader(spec: RequestSpec, connections: int) -> AsyncIterator
 
         async def read(url: str) -> str | None:
             page = await _fetch(client, url, spec)
-            return None if page is None else page[1]
+            return None if page is None else page.text
 
         yield read

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from fetchcli.model import ErrorKind, Fetcher, FetchResult, UrlRecord
+from fetchcli.model import ErrorKind, Fetcher, FetchResult, Page, UrlRecord
 from fetchcli.sources.documents import DocumentKind, anchors
 
 # Reads a page's text (None when it cannot be read): injected, so no wire is imported here.
@@ -20,10 +20,12 @@ class RemoteFragments:
     Usage: `fetch = RemoteFragments(http_fetcher, read_page)`; `await fetch(record)`.
     """
 
-    def __init__(self, fetcher: Fetcher, read_page: ReadPage) -> None:
+    def __init__(self, fetcher: Fetcher, read_page: ReadPage, pages: Iterable[Page] = ()) -> None:
         self._fetcher = fetcher
         self._read_page = read_page
         self._anchors: dict[str, asyncio.Future[frozenset[str] | None]] = {}
+        # Pages the run has read already: their text is parsed when first asked for.
+        self._texts = {url: page.text for page in pages for url in (page.url, page.final_url)}
 
     async def __call__(self, record: UrlRecord) -> FetchResult:
         result = await self._fetcher(record)
@@ -47,5 +49,7 @@ class RemoteFragments:
         return await asyncio.shield(future)
 
     async def _read(self, page: str) -> frozenset[str] | None:
-        text = await self._read_page(page)
+        text = self._texts.get(page)
+        if text is None:
+            text = await self._read_page(page)
         return None if text is None else anchors(text, DocumentKind.HTML)

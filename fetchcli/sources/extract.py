@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
-from fetchcli.model import UrlRecord
+from fetchcli.model import Page, UrlRecord
 from fetchcli.options import DocumentRules, InputRules
 from fetchcli.sources.documents import DocumentKind, base_href, extract_links, kind_for
 from fetchcli.sources.links import Origin, resolve
@@ -31,11 +31,11 @@ def document_records(
     docs: DocumentRules,
     stats: SourceStats | None = None,
     stdin: BinaryIO | None = None,
-    pages: dict[str, tuple[str, str]] | None = None,
+    pages: Mapping[str, Page] | None = None,
 ) -> Iterator[UrlRecord]:
     """The records of every link in each document, in document order.
 
-    `pages` holds the fetched pages of page-URL documents: url → (final URL, text).
+    `pages` holds the fetched pages of page-URL documents, by the URL given.
     """
     applied = InputFilter(rules, stats)
     for document in documents:
@@ -62,14 +62,14 @@ def document_records(
 
 
 def _read(
-    document: Document, stdin: BinaryIO | None, pages: dict[str, tuple[str, str]]
+    document: Document, stdin: BinaryIO | None, pages: Mapping[str, Page]
 ) -> tuple[str, DocumentKind, Origin] | None:
     """A document's text, how to parse it, and where its links resolve (None: nothing to read)."""
     if document.url is not None:
         page = pages.get(document.url)
         if page is None:
             return None
-        final_url, text = page
+        final_url, text = page.final_url, page.text
         base = base_href(text)
         origin = Origin(page=final_url if base is None else _join(final_url, base))
         return text, DocumentKind.HTML, origin
