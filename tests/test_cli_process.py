@@ -187,8 +187,26 @@ def test_a_stopped_run_with_a_jsonl_file_says_how_to_finish_it(
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=20)
     assert process.returncode == 130
-    assert b"stopped after 2 results" in stderr
+    assert b"stopped after 2 of 5 results; 3 not done" in stderr
     assert b"finish the run with: fetchcli " in stderr and b"--resume" in stderr
+
+
+def test_a_stopped_run_from_stdin_says_the_rest_was_not_done(slow_site: HTTPServer) -> None:
+    urls = [slow_site.url_for("/fast")] * 2 + [slow_site.url_for("/slow")] * 3
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fetchcli", "-", "-q", "-c", "2"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write("".join(f"{url}\n" for url in urls).encode())
+    process.stdin.flush()  # stdin stays open: how much more will come is unknown
+    first = process.stdout.readline()
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=20)
+    assert first.startswith(b"200 ") and process.returncode == 130
+    assert b"fetchcli: stopped after " in stderr and b"results; the rest were not done" in stderr
 
 
 def test_an_empty_input_warns_and_exits_0() -> None:

@@ -32,7 +32,7 @@ from fetchcli.cli.terminal import Terminal
 from fetchcli.cli.usage import RunSettings, UsageProblem, documents_to_read, sources_to_read
 from fetchcli.engine.workers import WorkerError
 from fetchcli.http.save import SaveError
-from fetchcli.model import FetchResult, UrlRecord
+from fetchcli.model import FetchResult, Page, UrlRecord
 from fetchcli.options import FetchOptions, Method
 from fetchcli.sinks import resume
 from fetchcli.sinks.cache import CacheError
@@ -83,6 +83,7 @@ class Run:
             self.env, quiet=settings.quiet, results_on_stdout=settings.output is None
         )
         self.signals = GentleStop(asyncio.Event(), on_exit=self.terminal.abandon)
+        self.pages: dict[str, Page] = {}  # --extract pages read for their links
         self.input_error: str | None = None
         self.fatal: str | None = None
         self.demo: DemoCheck | None = None
@@ -234,16 +235,15 @@ class Run:
             tty = bool(env.stdin_isatty)
             found = await asyncio.to_thread(documents_to_read, options, self.settings, tty)
             documents = found[0]
-        pages = [d.url for d in documents if d.url is not None]
-        texts = {}
-        if pages and not options.documents.offline:
+        urls = [d.url for d in documents if d.url is not None]
+        if urls and not options.documents.offline:
             from fetchcli.http.page import fetch_pages
 
-            texts = await fetch_pages(pages, options.request)
+            self.pages = await fetch_pages(urls, options.request)
         from fetchcli.sources.extract import document_records  # Markdown parser: when needed
 
         records = document_records(
-            documents, options.rules, options.documents, self.stats, env.stdin, texts
+            documents, options.rules, options.documents, self.stats, env.stdin, self.pages
         )
         if self.resume is not None:
             records = self.resume.pending(records, by_url=True)
@@ -267,7 +267,13 @@ class Run:
         if header is not None and not (self.resume and self.resume.keys) and not appended:
             await self._emit(header)
         stop = self.signals.stop
-        work = fetch_stream(records, self.options, stop=stop, in_flight=self.terminal.in_flight)
+        work = fetch_stream(
+            records,
+            self.options,
+            stop=stop,
+            in_flight=self.terminal.in_flight,
+            pages=self.pages.values(),
+        )
         async with aclosing(work) as results:
             async for result in results:
                 await self._take(result)
@@ -354,11 +360,26 @@ class Run:
         """After a stop: how much was done, and the command that finishes the run."""
         if self.signals.received is None:
             return None
-        done = f"fetchcli: stopped after {self.summary.total} results"
+        count, total = self.summary.total, self._total()
+        if total is None or total < count:
+            done = f"fetchcli: stopped after {count} results; the rest were not done"
+        else:
+            done = f"fetchcli: stopped after {count} of {total} results; {total - count} not done"
         settings = self.settings
         if settings.output is None or settings.output_format.value != "jsonl" or settings.demo:
-            return f"{done}; the rest were not done"
+            return done
         return f"{done}; finish the run with: {_resume_command()}"
+
+    def _total(self) -> int | None:
+        """How many results the whole input holds, when that can be known (not for stdin)."""
+        if self.terminal.total is not None or self.resume is not None:
+            return self.terminal.total if self.resume is None else None
+        if STDIN in self.sources or self.options.rules.extract or not self._countable():
+            return None
+        try:  # the live line counted it already, unless -q or not a terminal
+            return count_records(self.sources, self.options.rules.shard)
+        except OSError:
+            return None
 
 
 def _resume_command() -> str:

@@ -98,6 +98,11 @@ class Terminal:
             self._console = make_console(self.env.stderr, bool(self.env.stderr_isatty))
         return self._console
 
+    @property
+    def total(self) -> int | None:
+        """How many results the run will have, once known."""
+        return self._total
+
     def set_total(self, total: int | None) -> None:
         self._total = total
 
