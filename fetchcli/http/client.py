@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from fetchcli.http.curl import CurlTransport, decodable_encodings
-from fetchcli.http.httpx_adapter import redirect_request, skip_cookies
+from fetchcli.http.httpx_adapter import RequestBuilder, redirect_request, skip_cookies
 from fetchcli.options import RequestSpec
 
 
@@ -38,10 +38,10 @@ class Wires(httpx.AsyncBaseTransport):
         if self._spec.proxy is not None:
             return self._spec.proxy
         proxy = self._environment.get(url.scheme) or self._environment.get("all")
-        host = url.host if url.port is None else f"{url.host}:{url.port}"
-        if proxy is None or _bypass(host, self._environment):
+        if proxy is None:
             return None
-        return proxy
+        host = url.host if url.port is None else f"{url.host}:{url.port}"
+        return None if _bypass(host, self._environment) else proxy
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         proxy = self.proxy_for(request.url)
@@ -82,12 +82,15 @@ class Client(httpx.AsyncClient):
         super().__init__(transport=wire, **kwargs)
         self._wire = wire
         self._timeouts = self.timeout.as_dict()
+        self._requests = RequestBuilder(self.headers)
 
     def new_request(self, method: str, url: str, extensions: dict[str, Any]) -> httpx.Request:
-        """A request with the client's headers and timeouts (no cookies: none are kept)."""
-        return httpx.Request(
-            method, url, headers=self.headers, extensions={"timeout": self._timeouts, **extensions}
-        )
+        """A request with the client's headers and timeouts (no cookies: none are kept).
+
+        `extensions` becomes the request's own (with "timeout" added): pass a new dict.
+        """
+        extensions["timeout"] = self._timeouts
+        return self._requests.build(method, url, extensions)
 
     async def send_once(self, request: httpx.Request) -> httpx.Response:
         """Send without following redirects; the body is left to be streamed."""

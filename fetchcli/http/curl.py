@@ -39,6 +39,7 @@ import pycurl  # type: ignore[import-untyped]
 
 from fetchcli.http.curl_errors import curl_error
 from fetchcli.http.curl_multi import CurlBody, Multi, Transfer, set_body
+from fetchcli.http.httpx_adapter import raw_headers
 from fetchcli.http.wire import ATTEMPT, Attempt
 
 DEFAULT_MAX_CONNECTIONS = 100
@@ -79,14 +80,17 @@ class CurlTransport(httpx.AsyncBaseTransport):
         self._max = max_connections
         self._http2 = http2
         self._decode = decode
+        # Set on a handle once, and again only after a reset (CAs: read for TLS only).
         self._options = _common_options(http2=http2, proxy=proxy, decode=decode)
-        self._tls = _tls_options(verify)  # for https:// URLs, and for any URL via a proxy
-        self._tls_always = bool(proxy)
+        self._options += _tls_options(verify)
         self._absolute_form = bool(proxy) and not str(proxy).lower().startswith("socks")
         self._suppress = _LIBCURL_DEFAULTS + (_PROXY_DEFAULTS if proxy else ())
         self._timeouts: dict[str, float | None] = {"connect": connect_timeout, "read": timeout}
         self._slots = asyncio.Semaphore(max_connections)
-        self._free: list[Any] = []  # reset easy handles, ready for reuse
+        self._free: list[Any] = []  # easy handles ready for reuse
+        # What each handle's last transfer left set (none: reset it before use).
+        self._setups: dict[Any, _Setup] = {}
+        self._header_cache: dict[tuple[tuple[bytes, bytes], ...], _HeaderLines] = {}
         self._active: dict[Any, Transfer] = {}
         self._multi: Multi | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -104,17 +108,18 @@ class CurlTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = _target(request.url)
-        headers, names = _header_lines(request, self._suppress)
+        headers, names = self._header_lines(request)
         body = None
         if request.method != "HEAD" and not names.isdisjoint(_FRAMING):
             body = await request.aread()
             if b"content-type" not in names:
-                headers.append(b"Content-Type:")  # libcurl's form type for POST
-        timeouts = request.extensions.get("timeout") or self._timeouts
+                headers = [*headers, b"Content-Type:"]  # libcurl's form type for POST
+        extensions = request.extensions
+        timeouts = extensions.get("timeout") or self._timeouts
         multi = self._bind()
         release = await self._acquire(request, timeouts.get("pool"))
         try:
-            trace = request.extensions.get("trace")
+            trace = extensions.get("trace")
             if release is not None and trace is not None:
                 await trace("connection.assigned", {})
             chunked = b"transfer-encoding" in names
@@ -141,6 +146,7 @@ class CurlTransport(httpx.AsyncBaseTransport):
         for handle in self._free:
             handle.close()
         self._free.clear()
+        self._setups.clear()
 
     def _bind(self) -> Multi:
         """The multi handle, made on first use and bound to the running loop."""
@@ -169,15 +175,32 @@ class CurlTransport(httpx.AsyncBaseTransport):
         slot = attempt.slot if isinstance(attempt, Attempt) else None
         if slot is not None and slot.held:
             return None  # this attempt already holds one (a redirect)
-        try:
-            async with asyncio.timeout(pool):
-                await self._slots.acquire()
-        except TimeoutError:
-            raise httpx.PoolTimeout("no connection slot became free", request=request) from None
+        slots = self._slots
+        if pool is None or not slots.locked():  # no wait to time
+            await slots.acquire()
+        else:
+            try:
+                async with asyncio.timeout(pool):
+                    await slots.acquire()
+            except TimeoutError:
+                raise httpx.PoolTimeout("no connection slot became free", request=request) from None
         if slot is not None:
-            slot.hold(self._slots.release)
+            slot.hold(slots.release)
             return _noop
-        return self._slots.release
+        return slots.release
+
+    def _header_lines(self, request: httpx.Request) -> _HeaderLines:
+        """`_header_lines(request)`, one list for the same headers (so set on a handle once)."""
+        if request.url.userinfo:
+            return _header_lines(request, self._suppress)
+        key = tuple(request.headers.raw)
+        found = self._header_cache.get(key)
+        if found is None:
+            found = _header_lines(request, self._suppress)
+            if len(self._header_cache) >= _HEADER_SETS_KEPT:
+                self._header_cache.clear()
+            self._header_cache[key] = found
+        return found
 
     def _start(
         self,
@@ -192,30 +215,16 @@ class CurlTransport(httpx.AsyncBaseTransport):
         assert self._loop is not None
         handle = self._free.pop() if self._free else pycurl.Curl()
         transfer = Transfer(handle, request, self._loop)
-        setopt = handle.setopt
         try:
-            for option, value in self._options:
-                setopt(option, value)
-            if self._tls_always or url.startswith("https:"):
-                for option, value in self._tls:
-                    setopt(option, value)
+            self._configure(handle, request, headers, upload, timeouts.get("connect"))
+            setopt = handle.setopt
             setopt(pycurl.URL, url)
             setopt(pycurl.REQUEST_TARGET, self._request_target(request.url))
-            setopt(pycurl.HTTPHEADER, headers)
             setopt(pycurl.HEADERFUNCTION, transfer.on_header)
             setopt(pycurl.WRITEFUNCTION, transfer.on_write)
-            if self._decode and request.extensions.get(AS_SENT):
-                setopt(pycurl.HTTP_CONTENT_DECODING, 0)
-            if request.method == "HEAD":
-                setopt(pycurl.NOBODY, 1)
-            elif upload[0] is not None:
-                set_body(handle, request.method, upload[0], chunked=upload[1])
-            elif request.method != "GET":
-                setopt(pycurl.CUSTOMREQUEST, request.method)
-            if (connect := timeouts.get("connect")) is not None:
-                setopt(pycurl.CONNECTTIMEOUT_MS, max(1, round(connect * 1000)))
             multi.add(handle)
         except BaseException:
+            self._setups.pop(handle, None)
             handle.reset()
             self._free.append(handle)
             raise
@@ -223,6 +232,47 @@ class CurlTransport(httpx.AsyncBaseTransport):
         if (read := timeouts.get("read")) is not None:
             transfer.timer = self._loop.call_later(read, self._check_read, transfer, read)
         return transfer
+
+    def _configure(
+        self,
+        handle: Any,
+        request: httpx.Request,
+        headers: list[bytes],
+        upload: tuple[bytes | None, bool],
+        connect: float | None,
+    ) -> None:
+        """Set what this request needs that differs from the handle's last transfer.
+
+        A handle keeps its options from one transfer to the next (a setopt costs
+        more than libcurl's own work on a small response); another kind of
+        request (a method, a body, a body taken as sent) resets it first.
+        """
+        setopt = handle.setopt
+        method = request.method
+        as_sent = self._decode and bool(request.extensions.get(AS_SENT))
+        kind = (method, as_sent) if upload[0] is None and method in _PLAIN_METHODS else None
+        setup = self._setups.get(handle)
+        if setup is None or kind is None or setup.kind != kind:
+            if setup is not None:
+                handle.reset()
+            setup = self._setups[handle] = _Setup(kind)
+            for option, value in self._options:
+                setopt(option, value)
+            if as_sent:
+                setopt(pycurl.HTTP_CONTENT_DECODING, 0)
+            if method == "HEAD":
+                setopt(pycurl.NOBODY, 1)
+            elif upload[0] is not None:
+                set_body(handle, method, upload[0], chunked=upload[1])
+            elif method != "GET":
+                setopt(pycurl.CUSTOMREQUEST, method)
+        if setup.headers is not headers:
+            setopt(pycurl.HTTPHEADER, headers)
+            setup.headers = headers
+        connect_ms = 0 if connect is None else max(1, round(connect * 1000))  # 0: libcurl's
+        if setup.connect_ms != connect_ms:
+            setopt(pycurl.CONNECTTIMEOUT_MS, connect_ms)
+            setup.connect_ms = connect_ms
 
     def _request_target(self, url: httpx.URL) -> bytes:
         """The request line's target, as httpx holds it."""
@@ -252,7 +302,7 @@ class CurlTransport(httpx.AsyncBaseTransport):
             )
         elif not transfer.head.done():
             error = httpx.RemoteProtocolError("no response head", request=transfer.request)
-        self._recycle(transfer)
+        self._recycle(transfer, clean=error is None)
         transfer.finish(error)
 
     def _abort(self, transfer: Transfer, error: Exception | None) -> None:
@@ -262,21 +312,25 @@ class CurlTransport(httpx.AsyncBaseTransport):
         if self._multi is not None:
             self._multi.remove(transfer.handle)
         self._active.pop(transfer.handle, None)
-        self._recycle(transfer)
+        self._recycle(transfer, clean=False)
         transfer.finish(error)
 
-    def _recycle(self, transfer: Transfer) -> None:
-        """Return the handle to the free list (reset: no callback keeps the transfer alive)."""
+    def _recycle(self, transfer: Transfer, *, clean: bool) -> None:
+        """Return the handle to the free list; one a transfer did not end cleanly is reset."""
         if transfer.timer is not None:
             transfer.timer.cancel()
         if transfer.release is not None:
             release, transfer.release = transfer.release, None
             release()
         handle = transfer.handle
-        handle.reset()
+        if not clean:
+            # A reset drops what a cut-off transfer left (a pause, its callbacks).
+            self._setups.pop(handle, None)
+            handle.reset()
         if len(self._free) < self._max and not self._closed:
             self._free.append(handle)
         else:
+            self._setups.pop(handle, None)
             handle.close()
 
     def _check_read(self, transfer: Transfer, read: float) -> None:
@@ -303,27 +357,24 @@ class CurlTransport(httpx.AsyncBaseTransport):
 
     def _response(self, request: httpx.Request, transfer: Transfer) -> httpx.Response:
         version, code, reason, headers = transfer.response_head()
-        if (
-            self._decode
-            and not request.extensions.get(AS_SENT)
-            and any(
-                name.lower() == b"content-encoding" and value.lower() != b"identity"
-                for name, value in headers
-            )
-        ):
-            # libcurl decoded the body: these described the bytes on the wire.
-            drop = (b"content-encoding", b"content-length")
-            headers = [(name, value) for name, value in headers if name.lower() not in drop]
+        if self._decode and not request.extensions.get(AS_SENT):
+            for name, value in headers:
+                if name.lower() == b"content-encoding" and value.lower() != b"identity":
+                    # libcurl decoded the body: these described the bytes on the wire.
+                    drop = (b"content-encoding", b"content-length")
+                    headers = [pair for pair in headers if pair[0].lower() not in drop]
+                    break
         extensions: dict[str, Any] = {"http_version": version}
         if reason:
             extensions["reason_phrase"] = reason
-        return httpx.Response(
+        response = httpx.Response(
             status_code=code,
-            headers=headers,
             stream=CurlBody(transfer, self._close_body),
             request=request,
             extensions=extensions,
         )
+        response.headers = raw_headers(headers)
+        return response
 
     def _close_body(self, transfer: Transfer) -> None:
         self._abort(transfer, None)
@@ -425,6 +476,20 @@ def _header_lines(
 _LIBCURL_DEFAULTS = ((b"accept", b"Accept:"), (b"expect", b"Expect:"))
 _PROXY_DEFAULTS = ((b"proxy-connection", b"Proxy-Connection:"),)
 _FRAMING = frozenset({b"content-length", b"transfer-encoding"})  # the request has a body
+_PLAIN_METHODS = frozenset({"GET", "HEAD"})  # no body, no CUSTOMREQUEST: a handle keeps its setup
+_HeaderLines = tuple[list[bytes], set[bytes]]  # CURLOPT_HTTPHEADER, lower-case names
+_HEADER_SETS_KEPT = 256  # distinct request header sets whose CURLOPT_HTTPHEADER lines are kept
+
+
+class _Setup:
+    """What a handle's last transfer left set: request kind, header lines, connect timeout."""
+
+    __slots__ = ("connect_ms", "headers", "kind")
+
+    def __init__(self, kind: tuple[str, bool] | None) -> None:
+        self.kind = kind
+        self.headers: list[bytes] | None = None
+        self.connect_ms = -1  # not set yet
 
 
 def _noop() -> None:

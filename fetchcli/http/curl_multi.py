@@ -1,19 +1,27 @@
 """libcurl's multi interface driven by an asyncio loop, and the state of one transfer.
 
 The design is tornado's `curl_httpclient`: libcurl says which sockets it
-wants watched (CURLMOPT_SOCKETFUNCTION → `loop.add_reader`/`add_writer`)
-and when it next needs the clock (CURLMOPT_TIMERFUNCTION → `loop.call_later`);
-each readiness event or timer runs `socket_action` for that socket, then
-`info_read` collects finished transfers. libcurl is never called from
-inside its own callbacks: they only record state and schedule work. A
-watchdog timer runs every transfer (`socket_all`) each second while
-transfers are active, so one lost socket event cannot stall a run.
+wants watched (CURLMOPT_SOCKETFUNCTION) and when it next needs the clock
+(CURLMOPT_TIMERFUNCTION → `loop.call_later`); each readiness event or timer
+runs `socket_action` for that socket, then `info_read` collects finished
+transfers. libcurl is never called from inside its own callbacks: they only
+record state and schedule work. A watchdog timer runs every transfer
+(`socket_all`) each second while transfers are active, so one lost socket
+event cannot stall a run.
+
+Where there is epoll (Linux), libcurl's sockets are watched by an epoll set
+of their own, which the loop watches as one reader: a socket costs one
+`epoll_ctl` per change (a keep-alive connection is added and removed once per
+transfer), and one loop callback acts on every socket that is ready. Elsewhere
+each socket is a `loop.add_reader`/`add_writer` of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
+import select
 import warnings
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -31,6 +39,13 @@ HIGH_WATER = 256 * 1024
 LOW_WATER = HIGH_WATER // 2
 # Idle connections kept, as a multiple of max_connections (bounded whatever the origins).
 IDLE_FACTOR = 2
+# Watch libcurl's sockets with an epoll set of their own (where there is one).
+USE_EPOLL = hasattr(select, "epoll")
+_EPOLL_IN = getattr(select, "EPOLLIN", 0)
+_EPOLL_OUT = getattr(select, "EPOLLOUT", 0)
+# As the loop's selector: an error or hang-up wakes the reader and the writer.
+_READABLE = ~_EPOLL_OUT
+_WRITABLE = ~_EPOLL_IN
 
 # (handle, CURLE code, libcurl's error text) for every transfer that ends in the multi.
 Finished = Callable[[Any, int, str], None]
@@ -55,6 +70,10 @@ class Multi:
         self._due = 0.0  # when self._timer fires
         self._watchdog: asyncio.TimerHandle | None = None
         self._closed = False
+        self._epoll: Any = None
+        if USE_EPOLL:
+            self._epoll = select.epoll()
+            loop.add_reader(self._epoll.fileno(), self._on_ready)
         self._multi = pycurl.CurlMulti()
         self._multi.setopt(pycurl.M_SOCKETFUNCTION, self._on_socket)
         self._multi.setopt(pycurl.M_TIMERFUNCTION, self._on_timer)
@@ -88,6 +107,10 @@ class Multi:
         self._timer = self._watchdog = None
         self._closed = True  # libcurl may still set a timer while it cleans up
         self._multi.close()
+        if self._epoll is not None:
+            if not self._loop.is_closed():
+                self._loop.remove_reader(self._epoll.fileno())
+            self._epoll.close()
 
     def _on_socket(self, what: int, fd: int, _multi: Any, _socketp: Any) -> None:
         """CURLMOPT_SOCKETFUNCTION: watch fd for what libcurl asks (POLL_REMOVE: nothing)."""
@@ -95,6 +118,17 @@ class Multi:
         new = 0 if self._closed else what & pycurl.POLL_INOUT  # POLL_REMOVE, POLL_NONE: 0
         if old == new:
             return
+        if self._epoll is not None:
+            _epoll_watch(self._epoll, fd, old, new)
+        else:
+            self._loop_watch(fd, old, new)
+        if new:
+            self._watched[fd] = new
+        else:
+            del self._watched[fd]
+
+    def _loop_watch(self, fd: int, old: int, new: int) -> None:
+        """Change what the loop watches fd for, from `old` to `new` (POLL_IN/POLL_OUT bits)."""
         loop = self._loop
         if old & pycurl.POLL_IN and not new & pycurl.POLL_IN:
             loop.remove_reader(fd)
@@ -104,10 +138,24 @@ class Multi:
             loop.add_reader(fd, self._act, fd, pycurl.CSELECT_IN)
         if new & pycurl.POLL_OUT and not old & pycurl.POLL_OUT:
             loop.add_writer(fd, self._act, fd, pycurl.CSELECT_OUT)
-        if new:
-            self._watched[fd] = new
-        else:
-            del self._watched[fd]
+
+    def _on_ready(self) -> None:
+        """The epoll set is readable: let libcurl act on every ready socket, then collect."""
+        watched = self._watched
+        action = self._multi.socket_action
+        try:
+            for fd, events in self._epoll.poll(0):
+                wanted = watched.get(fd, 0)  # 0: an earlier action here closed it
+                mask = 0
+                if events & _READABLE and wanted & pycurl.POLL_IN:
+                    mask = pycurl.CSELECT_IN
+                if events & _WRITABLE and wanted & pycurl.POLL_OUT:
+                    mask |= pycurl.CSELECT_OUT
+                if mask:
+                    action(fd, mask)
+        except pycurl.error as exc:
+            self._fail_all(exc)
+        self._collect()
 
     def _on_timer(self, timeout_ms: int) -> None:
         """CURLMOPT_TIMERFUNCTION: run libcurl's timeouts after timeout_ms (-1: never)."""
@@ -342,6 +390,26 @@ def _parse_headers(lines: list[bytes]) -> list[tuple[bytes, bytes]]:
         if colon and name:
             headers.append((name, value.strip()))
     return headers
+
+
+def _epoll_watch(epoll: Any, fd: int, old: int, new: int) -> None:
+    """Change what the epoll set watches fd for, from `old` to `new` (POLL_IN/POLL_OUT bits)."""
+    if not new:
+        with contextlib.suppress(OSError, ValueError):  # gone with its socket, or closed
+            epoll.unregister(fd)
+        return
+    events = _EPOLL_IN if new & pycurl.POLL_IN else 0
+    if new & pycurl.POLL_OUT:
+        events |= _EPOLL_OUT
+    try:
+        if old:
+            epoll.modify(fd, events)
+        else:
+            epoll.register(fd, events)
+    except FileNotFoundError:  # epoll forgot a socket closed without a POLL_REMOVE
+        epoll.register(fd, events)
+    except FileExistsError:  # ... and the fd was opened again since
+        epoll.modify(fd, events)
 
 
 def set_body(handle: Any, method: str, body: bytes, *, chunked: bool) -> None:

@@ -129,7 +129,9 @@ async def _attempt(
     response: httpx.Response | None = None
     try:
         async with deadline:
-            extensions = wire.extensions() | ({AS_SENT: True} if as_sent else {})
+            extensions = wire.extensions()
+            if as_sent:
+                extensions[AS_SENT] = True
             request = client.new_request(method, url, extensions)
             outcome.sent = True
             while True:
