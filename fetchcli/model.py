@@ -12,10 +12,10 @@ engine schedules records onto a fetcher and the sinks observe the results.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -162,8 +162,16 @@ def invalid_result(record: UrlRecord) -> FetchResult:
 
 def now() -> str:
     """The time for `fetched_at`: RFC 3339, UTC, in milliseconds (`2026-11-30T09:25:36.120Z`)."""
-    stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
-    return stamp.removesuffix("+00:00") + "Z"
+    global _second
+    clock = time.time()
+    whole = int(clock)
+    second = _second
+    if second[0] != whole:  # the date and time are formatted once a second, not per result
+        second = _second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
+    return f"{second[1]}.{int((clock - whole) * 1000):03d}Z"
+
+
+_second: tuple[int, str] = (-1, "")
 
 
 # The two outcome rules, side by side: their sets differ on purpose. A 500 is

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from dataclasses import replace
 from urllib.parse import urlsplit, urlunsplit
 
-from fetchcli.model import Fetcher, FetchResult, UrlRecord, now, place_of
+from fetchcli.model import Fetcher, FetchResult, UrlRecord, now
 
 
 def target_key(url: str) -> str:
@@ -21,6 +20,8 @@ def target_key(url: str) -> str:
 
     A remote fragment is checked after the request (--check-fragments), per occurrence.
     """
+    if url.startswith("file:"):
+        return url  # a fragment is a check of its own
     parts = urlsplit(url)
     if parts.scheme in ("http", "https"):
         netloc = parts.netloc.lower()
@@ -73,12 +74,24 @@ def _repeat(first: FetchResult, record: UrlRecord) -> FetchResult:
     """The first occurrence's outcome, told for this occurrence's place."""
     # Not moved: the final URL is this occurrence's own (its #fragment may differ).
     final_url = record.url if first.final_url == first.url else first.final_url
-    return replace(
-        first,
-        **place_of(record),
+    # Built field by field, not with dataclasses.replace: a docs tree repeats most links.
+    return FetchResult(
+        source=record.source,
+        line=record.line,
+        column=record.column,
+        url=record.url,
         final_url=final_url,
+        status=first.status,
+        ok=first.ok,
+        size=first.size,
         elapsed=0.0,
         attempts=0,
+        redirects=first.redirects,
+        content_type=first.content_type,
+        truncated=first.truncated,
+        error=first.error,
+        message=first.message,
         cached=True,
+        saved=first.saved,
         fetched_at=now(),
     )
