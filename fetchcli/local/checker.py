@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import unquote, urlsplit
-from urllib.request import url2pathname
 
 from fetchcli.local.shared import Shared, shared
 from fetchcli.model import ErrorKind, FetchResult, UrlRecord, invalid_result, result_for
@@ -235,7 +234,7 @@ def _split(url: str) -> _Target | str:
     if parts.netloc.lower() not in _LOCAL_HOSTS:
         return f"file: URL names a host ({parts.netloc}); only local paths are checked"
     # url2pathname percent-decodes (once): `my%20file.md` is `my file.md`.
-    path = url2pathname(parts.path)
+    path = _url2pathname(parts.path)
     if "\0" in path:
         return "file: URL path holds a NUL character"
     if not os.path.isabs(path):
@@ -271,3 +270,12 @@ def _result(record: UrlRecord, **fields: Any) -> FetchResult:
     if "elapsed" in fields:
         fields["elapsed"] = round(fields["elapsed"], 6)
     return result_for(record, **fields)
+
+
+def _url2pathname(path: str) -> str:
+    """urllib.request.url2pathname, without importing http.client, ssl and email for it."""
+    if os.name == "nt":  # pragma: no cover - drive letters and backslashes
+        from nturl2path import url2pathname
+
+        return url2pathname(path)
+    return unquote(path)
