@@ -16,9 +16,11 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-from pathspec import GitIgnoreSpec
+if TYPE_CHECKING:
+    from pathspec import GitIgnoreSpec
+
 
 __all__ = ["DEFAULT_EXTENSIONS", "Document", "expand_sources", "read_files_from"]
 
@@ -31,7 +33,7 @@ _SEPARATORS = tuple({os.sep, os.altsep or os.sep})
 _BOM = b"\xef\xbb\xbf"
 # An ignore file's rules and the length of its folder's path with a trailing separator,
 # so that a path below it is made relative by slicing.
-_Layer = tuple[int, GitIgnoreSpec]
+_Layer = tuple[int, "GitIgnoreSpec"]
 # What makes two sources the same document: the resolved path, "-", or the page URL.
 _Found = tuple[str, "Document"]
 
@@ -264,6 +266,8 @@ class _Walker:
         if path not in self._specs:
             try:
                 with open(path, encoding="utf-8", errors="surrogateescape") as file:
+                    from pathspec import GitIgnoreSpec  # only a tree with a .gitignore needs it
+
                     self._specs[path] = GitIgnoreSpec.from_lines(file.read().splitlines())
             except OSError:
                 self._specs[path] = None
