@@ -261,3 +261,12 @@ def test_a_stalled_run_says_so_on_the_status_line(server: ThreadedServer, tmp_pa
     assert codes == [0]
     text = data.decode("utf-8", "replace")
     assert re.search(r"(waiting on 1 · oldest|no result for) 2s", text)
+
+
+def test_the_demo_says_what_it_is_on_a_line_of_its_own() -> None:
+    _, data, codes = run_on_a_terminal(["--demo", "--format", "none"], piped=False)
+    assert codes == [0]
+    text = data.decode("utf-8", "replace")
+    before = Screen()
+    before.feed(text[: text.index("demo: fetching 300 URLs")])
+    assert before.x == 0  # not glued to a status line drawn before it

@@ -232,10 +232,16 @@ class Terminal:
             return self.console.size.height
 
     def warn(self, message: str) -> None:
-        """One line on stderr; message is untrusted text, never markup."""
+        """One line on stderr (above the status line, if shown); untrusted text, never markup."""
         from rich.text import Text
 
+        status = self._status
+        shown = status is not None and status.drawn
+        if status is not None and shown:
+            self._put(self.env.stderr, status.hide())
         self.console.print(Text(safe_text(message)), soft_wrap=True)
+        if status is not None and shown:
+            self._put(self.env.stderr, status.show(status.last))
 
     def print_summary(self, figures: SummaryFigures, *, interrupted: bool) -> None:
         """The end-of-run summary on stderr."""
