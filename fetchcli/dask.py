@@ -21,7 +21,6 @@ This module is an optional extra: the core never imports it.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import os
 import uuid
@@ -41,6 +40,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
     ) from exc
 
 from fetchcli.api import fetch_stream
+from fetchcli.engine.loop import run as run_loop
 from fetchcli.model import FetchResult, UrlRecord
 from fetchcli.options import FetchOptions
 from fetchcli.sinks.formats import format_jsonl
@@ -171,7 +171,7 @@ def _fetch(
         async with aclosing(fetch_stream(records, options)) as results:
             return [result async for result in results]
 
-    return asyncio.run(collect())
+    return run_loop(collect())
 
 
 def _fetch_records(

@@ -30,6 +30,7 @@ from fetchcli.cli.exitcodes import ExitCode, Outcome, exit_code
 from fetchcli.cli.signals import GentleStop, exit_at_once_on_signal
 from fetchcli.cli.terminal import Terminal
 from fetchcli.cli.usage import RunSettings, UsageProblem, documents_to_read, sources_to_read
+from fetchcli.engine.loop import run as run_loop
 from fetchcli.engine.workers import WorkerError
 from fetchcli.http.save import SaveError
 from fetchcli.model import FetchResult, Page, UrlRecord
@@ -98,7 +99,7 @@ class Run:
         """
         self._prepare()
         assert self.sink is not None
-        code = asyncio.run(self._main())
+        code = run_loop(self._main())
         with exit_at_once_on_signal():
             self.sink.close(create=self.input_error is None)
         if self.sink.error is not None:

@@ -32,6 +32,7 @@ from dataclasses import replace
 from urllib.parse import urlsplit
 
 from fetchcli.engine.limits import Limits
+from fetchcli.engine.loop import run as run_loop
 from fetchcli.engine.stream import stream
 from fetchcli.http.save import SaveError
 from fetchcli.model import FetchResult, UrlRecord
@@ -307,7 +308,7 @@ def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C for the group
     with suppress(BrokenPipeError):
         try:
-            asyncio.run(_serve_pipes())
+            run_loop(_serve_pipes())
         except Exception as exc:  # the parent stops the run and says so, as with one process
             sys.stdout.write(json.dumps([_FAILED, _failure(exc)]) + "\n")
             sys.stdout.flush()
