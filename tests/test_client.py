@@ -21,6 +21,7 @@ from pytest_httpserver import HTTPServer
 from fetchcli.demo.httpserver import Request
 from fetchcli.http.client import Wires, make_client
 from fetchcli.http.fetch import fetch_one
+from fetchcli.http.httpx_adapter import RequestBuilder, raw_headers
 from fetchcli.model import ErrorKind, FetchResult, UrlRecord
 from fetchcli.options import FetchOptions, RequestSpec
 from servers import MARKUP, ProxyState, ThreadedServer, forward_proxy
@@ -615,3 +616,65 @@ def test_a_fetch_through_a_proxy_gives_the_record_a_direct_fetch_gives(
     hops = ["/redirect?n=1", "/sized?bytes=10"]  # the redirect's two hops went through it too
     expected = [f"GET {server.url(path)} HTTP/1.1".encode() for path in [*paths, *hops]]
     assert sorted(proxy.request_lines) == sorted(expected)
+
+
+# --- requests and headers built without httpx's constructors --------------------------
+
+BUILT_URLS = [
+    "http://127.0.0.1:8080/1k?n=123",
+    "https://EXAMPLE.org:443/a/b;c=d?x=%41&y=1&z=a/b?c",
+    "http://a.example:80/",
+    "http://a.example/p?",
+    "http://a.example/%zz",  # a bare '%': httpx escapes it
+    "http://a.example/./x/../y",  # dot segments: httpx removes them
+    "http://[::1]:8/x",
+    "http://user:pw@a.example/x",
+    "http://a.example/x#frag",
+    "http://a.example",
+    "http://bücher.example/ü?q=ü",
+    "HTTP://A.EXAMPLE/x",
+]
+
+
+@pytest.mark.parametrize("url", BUILT_URLS)
+@pytest.mark.parametrize("method", ["GET", "HEAD", "POST"])
+@pytest.mark.parametrize("given", [[], [("Host", "other.example")]], ids=["", "host-given"])
+def test_built_requests_equal_httpx_requests(
+    url: str, method: str, given: list[tuple[str, str]]
+) -> None:
+    headers = httpx.Headers([("User-Agent", "fetchcli/test"), ("Accept-Encoding", "gzip"), *given])
+    builder = RequestBuilder(headers)
+    for _ in range(2):  # the second time from the remembered origin
+        built = builder.build(method, url, {"x": 1})
+        expected = httpx.Request(method, url, headers=headers, extensions={"x": 1})
+        assert str(built.url) == str(expected.url) and built.url == expected.url
+        assert built.url.raw_path == expected.url.raw_path
+        assert built.url.netloc == expected.url.netloc
+        assert built.headers.raw == expected.headers.raw
+        assert built.headers.encoding == expected.headers.encoding
+        assert (built.method, built.extensions, built.content) == (method, {"x": 1}, b"")
+        assert vars(built).keys() == vars(expected).keys()
+
+
+def test_a_bad_origin_fails_as_httpx_fails() -> None:
+    builder = RequestBuilder(httpx.Headers())
+    with pytest.raises(httpx.InvalidURL) as built:
+        builder.build("GET", "http://999.1.1.1/x", {})
+    with pytest.raises(httpx.InvalidURL) as expected:
+        httpx.Request("GET", "http://999.1.1.1/x")
+    assert str(built.value) == str(expected.value)
+
+
+@pytest.mark.parametrize(
+    "pairs",
+    [
+        [(b"Content-Type", b"text/html"), (b"X-A", b"1"), (b"x-a", b"2")],
+        [(b"X-Name", "naïve".encode()), (b"Server", b"s")],
+        [(b"X-Latin", "caf\xe9".encode("latin-1"))],
+        [],
+    ],
+)
+def test_raw_headers_equal_httpx_headers(pairs: list[tuple[bytes, bytes]]) -> None:
+    built, expected = raw_headers(pairs), httpx.Headers(pairs)
+    assert built.raw == expected.raw and built.encoding == expected.encoding
+    assert built.multi_items() == expected.multi_items() and dict(built) == dict(expected)

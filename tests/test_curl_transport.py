@@ -30,6 +30,7 @@ import pytest
 import trustme
 from pytest_httpserver import HTTPServer
 
+from fetchcli.http import curl_multi
 from fetchcli.http.curl import CurlTransport
 from fetchcli.http.curl_errors import (
     DNS_CODES,
@@ -422,6 +423,52 @@ async def test_keep_alive_reuses_one_connection() -> None:
         for i in range(20):
             await fetch(transport, "GET", server.url(f"/{i}"))
     assert server.connections == 1 and len(server.heads) == 20
+
+
+@asynchronous
+async def test_a_reused_handle_sends_each_kind_of_request_as_asked() -> None:
+    # One handle keeps its options between transfers: a HEAD, a body or a custom
+    # method must not leak into the next request on it, nor a GET's into them.
+    async with raw_server(reply(ok())) as server, CurlTransport(max_connections=1) as transport:
+        await fetch(transport, "GET", server.url("/1"))
+        await fetch(transport, "HEAD", server.url("/2"))
+        await fetch(transport, "GET", server.url("/3"))
+        await fetch(transport, "POST", server.url("/4"), content=b"a=1")
+        await fetch(transport, "GET", server.url("/5"), headers={"X-Only": "five"})
+        await fetch(transport, "DELETE", server.url("/6"))
+        last = await fetch(transport, "GET", server.url("/7"))
+        assert transport.free_handles == 1
+    lines = [head.split(b"\r\n")[0] for head in server.heads]
+    assert lines == [
+        b"GET /1 HTTP/1.1",
+        b"HEAD /2 HTTP/1.1",
+        b"GET /3 HTTP/1.1",
+        b"POST /4 HTTP/1.1",
+        b"GET /5 HTTP/1.1",
+        b"DELETE /6 HTTP/1.1",
+        b"GET /7 HTTP/1.1",
+    ]
+    assert server.bodies == [b"", b"", b"", b"a=1", b"", b"", b""]
+    assert [b"X-Only" in head for head in server.heads] == [False] * 4 + [True, False, False]
+    assert last.content == b"hello"
+
+
+@pytest.mark.parametrize("epoll", [True, False], ids=["epoll", "loop-readers"])
+@asynchronous
+async def test_sockets_are_watched_with_or_without_epoll(
+    epoll: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without epoll (macOS, Windows) each socket is a reader or writer of the loop itself.
+    monkeypatch.setattr(curl_multi, "USE_EPOLL", epoll and curl_multi.USE_EPOLL)
+    async with (
+        raw_server(reply(ok())) as server,
+        CurlTransport(max_connections=5) as transport,
+        httpx.AsyncClient(transport=transport) as client,
+    ):
+        responses = await asyncio.gather(*(client.get(server.url(f"/{i}")) for i in range(50)))
+        assert all(r.status_code == 200 and r.content == b"hello" for r in responses)
+    assert server.connections <= 5 and len(server.heads) == 50
+    await asyncio.wait_for(server.idle.wait(), 1)  # every socket closed with the transport
 
 
 @asynchronous

@@ -12,6 +12,7 @@ they equal what the public constructors give).
 from __future__ import annotations
 
 import re
+from itertools import chain
 from typing import Any
 
 import httpx
@@ -57,7 +58,7 @@ def raw_headers(pairs: list[tuple[bytes, bytes]]) -> httpx.Headers:
     """`httpx.Headers(pairs)` for byte pairs, without normalizing each one again."""
     headers = httpx.Headers()
     headers._list = [(name, name.lower(), value) for name, value in pairs]
-    if all(name.isascii() and value.isascii() for name, value in pairs):
+    if b"".join(chain.from_iterable(pairs)).isascii():
         headers._encoding = "ascii"  # what httpx would find by decoding each
     return headers
 
