@@ -81,7 +81,9 @@ class Client(httpx.AsyncClient):
     def __init__(self, *, wire: Wires, **kwargs: Any) -> None:
         super().__init__(transport=wire, **kwargs)
         self._wire = wire
-        self._timeouts = self.timeout.as_dict()
+        # No read timeout on the wire: it equals the attempt deadline (-t), which starts
+        # first and so always fires first; a timer per transfer would only be cancelled.
+        self._timeouts = {**self.timeout.as_dict(), "read": None}
         self._requests = RequestBuilder(self.headers)
 
     def new_request(self, method: str, url: str, extensions: dict[str, Any]) -> httpx.Request:
