@@ -81,6 +81,8 @@ class Server:
     kind: str  # "nginx" or "fallback"
     description: str
     base_url: str
+    tls_base_url: str | None = None  # the same files over HTTPS (nginx only)
+    ca_file: str | None = None  # the CA that signed the HTTPS listener's certificate
 
 
 def find_nginx() -> str | None:
@@ -175,8 +177,12 @@ def start_nginx(
     ports: int = 1,
     default_type: str = "application/octet-stream",
     locations: str = "        location / { }",
+    tls: str | None = None,
 ) -> tuple[subprocess.Popen[bytes], list[int]]:
-    """nginx serving `prefix/www` on `ports` free ports of 127.0.0.1 (NGINX_CONF, one worker)."""
+    """nginx serving `prefix/www` on `ports` free ports of 127.0.0.1 (NGINX_CONF, one worker).
+
+    `tls`: a PEM file with key and certificate chain; the last port then speaks HTTPS.
+    """
     built = subprocess.run([binary, "-V"], capture_output=True, text=True, timeout=10).stderr
     temp_paths = "\n".join(
         f"    {name}_temp_path {prefix}/tmp/{name};"
@@ -191,6 +197,9 @@ def start_nginx(
         if len(chosen) < ports:
             continue
         listens = "\n".join(f"        listen 127.0.0.1:{port} backlog=4096;" for port in chosen)
+        if tls is not None:
+            listens = listens.removesuffix(";") + " ssl;\n"
+            listens += f"        ssl_certificate {tls};\n        ssl_certificate_key {tls};"
         conf = prefix / "nginx.conf"
         conf.write_text(
             NGINX_CONF.format(
@@ -239,6 +248,20 @@ def _start_fallback(root: Path) -> tuple[subprocess.Popen[bytes], int]:
     return process, int(line)
 
 
+def _certificate(workdir: Path) -> tuple[str | None, str | None]:
+    """A key and certificate for 127.0.0.1 and the CA file that trusts it (trustme), or Nones."""
+    try:
+        import trustme
+    except ImportError:
+        return None, None
+    ca = trustme.CA()
+    pem, ca_file = workdir / "server.pem", workdir / "ca.pem"
+    ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(pem))
+    pem.chmod(0o644)  # nginx's worker reads it
+    ca.cert_pem.write_to_path(str(ca_file))
+    return str(pem), str(ca_file)
+
+
 @contextlib.contextmanager
 def local_server(choice: str, workdir: Path) -> Iterator[Server]:
     """Start the chosen server ("auto", "nginx" or "fallback") and stop it on exit."""
@@ -249,12 +272,21 @@ def local_server(choice: str, workdir: Path) -> Iterator[Server]:
     if choice == "nginx" and binary is None:
         raise ServerError("--server nginx: nginx is not installed (apt-get install nginx-light)")
     if binary is not None:
-        process, (port,) = start_nginx(binary, workdir)
+        pem, ca_file = _certificate(workdir)
+        process, ports = start_nginx(binary, workdir, ports=1 if pem is None else 2, tls=pem)
+        port = ports[0]
         description = (
             f"{nginx_version(binary)} ({binary}), 1 worker, access_log off, "
             "keepalive_requests 10000000, worker_connections 8192, sendfile on"
+            + ("" if pem is None else "; HTTPS on a second port (a trustme CA)")
         )
-        server = Server(kind="nginx", description=description, base_url=f"http://127.0.0.1:{port}")
+        server = Server(
+            kind="nginx",
+            description=description,
+            base_url=f"http://127.0.0.1:{port}",
+            tls_base_url=None if pem is None else f"https://127.0.0.1:{ports[1]}",
+            ca_file=ca_file,
+        )
     else:
         note = "" if choice == "fallback" else "nginx not found (apt-get install nginx-light); "
         process, port = _start_fallback(root)

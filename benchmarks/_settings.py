@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-WORKLOADS = ("1k", "100k", "sweep", "startup", "memory")
+WORKLOADS = ("1k", "1k-https", "100k", "sweep", "startup", "memory")
 CONCURRENCY = 50
 THROUGHPUT_CLIENTS = (
     "curl", "textbook", "aiohttp", "fetchcli-queue", "fetchcli-semaphore",
@@ -81,6 +81,7 @@ class Workload:
     n: int
     concurrencies: tuple[int, ...]
     clients: tuple[str, ...]
+    tls: bool = False  # over HTTPS (HTTP/1.1)
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -195,6 +196,15 @@ def workloads(settings: Settings) -> list[Workload]:
             n=small,
             concurrencies=(CONCURRENCY,),
             clients=THROUGHPUT_CLIENTS,
+        ),
+        Workload(
+            key="1k-https",
+            title=f"{small:,} × 1 KiB over HTTPS (HTTP/1.1), c={CONCURRENCY}",
+            file="1k",
+            n=small,
+            concurrencies=(CONCURRENCY,),
+            clients=THROUGHPUT_CLIENTS,
+            tls=True,
         ),
         Workload(
             key="100k",

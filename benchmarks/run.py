@@ -10,6 +10,8 @@ and prints a Markdown report of medians. All traffic stays on 127.0.0.1.
 Workloads (--only picks some; default all):
   1k       5 000 URLs × 1 KiB at c=50: curl --parallel, textbook httpx, raw
            aiohttp, fetchcli --mode queue|semaphore|gather, fetchcli best
+  1k-https the same over HTTPS (HTTP/1.1; nginx and trustme needed), every
+           client trusting the test CA through SSL_CERT_FILE / CURL_CA_BUNDLE
   100k     1 000 URLs × 100 KiB at c=50: the same clients
   sweep    5 000 × 1 KiB at c = 10, 50, 200, 1000: fetchcli best, raw aiohttp, textbook httpx
   startup  python -c pass, python -m fetchcli --version, fetchcli --version,
@@ -87,16 +89,19 @@ class Bench:
         self.python = sys.executable
         self.clients = make_clients(self.python, settings.best_args)
         self.env = local_env()
+        if server.ca_file is not None:  # the HTTPS listener's CA, for every client
+            self.env |= {"SSL_CERT_FILE": server.ca_file, "CURL_CA_BUNDLE": server.ca_file}
         self.floor_mib = rss_floor_kib(self.env, workdir) / 1024
-        self._files: dict[tuple[str, int], Path] = {}
+        self._files: dict[tuple[str, int, bool], Path] = {}
         self._curl: set[Path] = set()
 
-    def url_file(self, file: str, n: int) -> Path:
+    def url_file(self, file: str, n: int, tls: bool = False) -> Path:
         """A file of n URLs /FILE?n=i, each unique, written to disk in chunks."""
-        key = (file, n)
+        key = (file, n, tls)
         if key not in self._files:
-            path = self.workdir / f"urls-{file}-{n}.txt"
-            base = f"{self.server.base_url}/{file}?n="
+            path = self.workdir / f"urls-{file}-{n}{'-https' if tls else ''}.txt"
+            origin = self.server.tls_base_url if tls else self.server.base_url
+            base = f"{origin}/{file}?n="
             with path.open("w", encoding="utf-8") as out:
                 for start in range(0, n, WRITE_CHUNK):
                     stop = min(n, start + WRITE_CHUNK)
@@ -104,9 +109,11 @@ class Bench:
             self._files[key] = path
         return self._files[key]
 
-    def job(self, file: str, n: int, concurrency: int, name: str, curl: bool = False) -> Job:
+    def job(
+        self, file: str, n: int, concurrency: int, name: str, curl: bool = False, tls: bool = False
+    ) -> Job:
         """The job for one cell; curl's -K config is written only for curl, on first use."""
-        urls = self.url_file(file, n)
+        urls = self.url_file(file, n, tls)
         config = urls.with_suffix(".curl")
         if curl and urls not in self._curl:
             curl_lines(urls, config)
@@ -165,14 +172,13 @@ class Bench:
             for key in workload.clients:
                 client = self.clients[key]
                 label = client.label.replace(" C", f" {concurrency}", 1)
-                cell = Cell(
-                    client=client,
-                    concurrency=concurrency,
-                    label=label,
-                    skip=skip_reason(client, concurrency),
-                )
+                skip = skip_reason(client, concurrency)
+                if workload.tls and self.server.tls_base_url is None:
+                    skip = "no HTTPS server (needs nginx and trustme)"
+                cell = Cell(client=client, concurrency=concurrency, label=label, skip=skip)
                 name = f"{workload.key}-{key}"
-                job = self.job(workload.file, workload.n, concurrency, name, key == "curl")
+                tls = workload.tls and skip is None
+                job = self.job(workload.file, workload.n, concurrency, name, key == "curl", tls)
                 cells.append((cell, job))
         self.run_cells(workload.key, cells, self.settings.repeat, self.settings.run_timeout)
         return [cell for cell, _ in cells]
@@ -248,7 +254,7 @@ class Bench:
             cells.append(cell)
             if n > 100_000:  # a big URL file is not needed again
                 job.urls.unlink(missing_ok=True)
-                self._files.pop(("1k", n), None)
+                self._files.pop(("1k", n, False), None)
         return cells
 
 
