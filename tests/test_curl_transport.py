@@ -418,6 +418,22 @@ async def test_concurrency_never_exceeds_max_connections() -> None:
 
 
 @asynchronous
+async def test_connections_to_several_origins_are_kept_not_churned() -> None:
+    # Bursts that alternate between origins: the idle connections of one must not be closed
+    # to open the other's while the total stays within its bound (2 x max_connections).
+    async with (
+        raw_server(reply(ok())) as a,
+        raw_server(reply(ok())) as b,
+        CurlTransport(max_connections=4) as transport,
+        httpx.AsyncClient(transport=transport) as client,
+    ):
+        for burst in range(10):
+            server = (a, b)[burst % 2]
+            await asyncio.gather(*(client.get(server.url(f"/{burst}/{i}")) for i in range(4)))
+    assert a.connections + b.connections <= 8
+
+
+@asynchronous
 async def test_keep_alive_reuses_one_connection() -> None:
     async with raw_server(reply(ok())) as server, CurlTransport(max_connections=4) as transport:
         for i in range(20):

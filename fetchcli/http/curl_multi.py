@@ -37,7 +37,7 @@ WATCHDOG_INTERVAL = 1.0
 # A transfer pauses once this many body bytes wait for the reader, and resumes below half.
 HIGH_WATER = 256 * 1024
 LOW_WATER = HIGH_WATER // 2
-# Idle connections kept, as a multiple of max_connections (bounded whatever the origins).
+# Open connections (busy or idle), as a multiple of max_connections, whatever the origins.
 IDLE_FACTOR = 2
 # Watch libcurl's sockets with an epoll set of their own (where there is one).
 USE_EPOLL = hasattr(select, "epoll")
@@ -77,7 +77,10 @@ class Multi:
         self._multi = pycurl.CurlMulti()
         self._multi.setopt(pycurl.M_SOCKETFUNCTION, self._on_socket)
         self._multi.setopt(pycurl.M_TIMERFUNCTION, self._on_timer)
-        self._multi.setopt(pycurl.M_MAX_TOTAL_CONNECTIONS, max_connections)
+        # Transfers are at most max_connections (the transport's slots); connections, busy or
+        # idle, at most IDLE_FACTOR times that: requests that move between origins reuse the
+        # idle connections of each instead of closing one to open another.
+        self._multi.setopt(pycurl.M_MAX_TOTAL_CONNECTIONS, max_connections * IDLE_FACTOR)
         self._multi.setopt(pycurl.M_MAXCONNECTS, max_connections * IDLE_FACTOR)
         pipelining = pycurl.PIPE_MULTIPLEX if multiplex else pycurl.PIPE_NOTHING
         self._multi.setopt(pycurl.M_PIPELINING, pipelining)
