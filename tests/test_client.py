@@ -113,6 +113,19 @@ def test_gzip_bomb_is_cut_at_max_body_of_decoded_bytes(server: ThreadedServer) -
     assert (result.size, result.truncated, result.ok) == (1_000_000, True, True)
 
 
+def test_a_body_stopped_at_max_body_leaves_the_client_working(server: ThreadedServer) -> None:
+    # One connection: the wire stops the endless body past --max-body and drops its
+    # connection; the next URL goes out on a new one.
+    urls = [server.url("/endless"), server.url("/sized?bytes=5000"), server.url("/endless")]
+    options = FetchOptions(retries=0, max_body=1000, concurrency=1, timeout=5)
+    results = asyncio.run(asyncio.wait_for(_fetch_all(urls, options), 30))
+    assert [(r.status, r.ok, r.size, r.truncated) for r in results] == [
+        (200, True, 1000, True),
+        (200, True, 1000, True),
+        (200, True, 1000, True),
+    ]
+
+
 def test_gzip_bomb_is_decoded_in_bounded_memory(httpserver: HTTPServer) -> None:
     import tracemalloc
 

@@ -43,7 +43,7 @@ from fetchcli.http.curl_errors import (
     curl_error,
 )
 from fetchcli.http.curl_multi import HIGH_WATER, CurlBody
-from fetchcli.http.wire import ATTEMPT, Attempt
+from fetchcli.http.wire import ATTEMPT, BODY_LIMIT, Attempt
 from servers import forward_proxy, pipe
 
 pytestmark = [
@@ -361,6 +361,60 @@ async def test_closing_a_body_early_returns_the_handle() -> None:
         await asyncio.wait_for(server.idle.wait(), 1)  # libcurl closed that connection
         assert (await fetch(transport, "HEAD", server.url("/again"))).status_code == 200
         assert (transport.active_transfers, transport.free_handles) == (0, 1)
+
+
+# A bomb: 16 MiB of zeros in about 16 KiB of gzip.
+ZEROS = bytes(16 * MIB)
+GZIPPED_ZEROS = gzip.compress(ZEROS, compresslevel=9)
+
+
+# 1000: stopped in the write callback under socket_action. 1 MiB: past HIGH_WATER, so the
+# transfer pauses first and the limit is crossed by what an unpause delivers (the bomb).
+@pytest.mark.parametrize("limit", [1000, MIB], ids=["1000", "1MiB"])
+@pytest.mark.parametrize("encoding", ["identity", "gzip"])
+@asynchronous
+async def test_a_body_past_its_limit_is_stopped_there_and_its_connection_dropped(
+    encoding: str, limit: int
+) -> None:
+    if encoding == "gzip":
+        respond, whole = reply(ok(GZIPPED_ZEROS, b"Content-Encoding: gzip\r\n")), ZEROS
+    else:
+        respond, whole = streaming(4 * MIB, [0]), b"".join(blocks(4 * MIB))
+    async with (
+        raw_server(respond) as server,
+        CurlTransport(max_connections=1, decode=True) as transport,
+    ):
+        cut = request("GET", server.url("/cut"), extensions={BODY_LIMIT: limit})
+        response = await transport.handle_async_request(cut)
+        chunks = [chunk async for chunk in response.aiter_raw()]  # ends as a complete body
+        await response.aclose()
+        delivered = sum(map(len, chunks))
+        # The chunk that went past the limit, and nothing after it.
+        assert delivered - len(chunks[-1]) <= limit < delivered <= limit + 64 * 1024
+        assert (response.status_code, b"".join(chunks)) == (200, whole[:delivered])
+        assert (transport.active_transfers, transport.free_handles) == (0, 1)
+        await asyncio.wait_for(server.idle.wait(), 1)  # libcurl closed that connection
+        again = await fetch(transport, "GET", server.url("/again"))  # on the same handle
+        assert (again.status_code, again.content) == (200, whole)
+        assert (transport.active_transfers, transport.free_handles) == (0, 1)
+    assert server.connections == 2
+
+
+@asynchronous
+async def test_a_body_within_its_limit_is_whole_and_keeps_its_connection() -> None:
+    body = b"x" * 1000
+    async with (
+        raw_server(reply(ok(body))) as server,
+        CurlTransport(max_connections=1, decode=True) as decoding,
+        CurlTransport(max_connections=1) as as_sent,
+    ):
+        for path in ("/1", "/2"):
+            exact = await fetch(decoding, "GET", server.url(path), extensions={BODY_LIMIT: 1000})
+            assert exact.content == body
+        assert server.connections == 1
+        # A transport that leaves decoding to the reader delivers what it got, whole.
+        ignored = await fetch(as_sent, "GET", server.url("/3"), extensions={BODY_LIMIT: 10})
+        assert ignored.content == body
 
 
 @asynchronous

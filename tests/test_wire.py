@@ -2,7 +2,7 @@
 
 Each numbered obligation of the contract has its own tests, run against
 CurlTransport (libcurl via pycurl), the transport every request leaves
-through. The tests of obligations 1, 2, 3 and 5 also run through `Wires`,
+through. The tests of obligations 1, 2, 3, 5 and 6 also run through `Wires`,
 the client's router that picks a CurlTransport per proxy, so that the
 router is seen to pass the request and its extensions through untouched.
 Obligation 4 does not hold for the router as it stands (it asks libcurl to
@@ -37,7 +37,7 @@ from fetchcli.demo.httpserver import HttpServer, Request, response_head
 from fetchcli.http.client import Client, Wires
 from fetchcli.http.curl import CurlTransport, decodable_encodings
 from fetchcli.http.fetch import fetch_one
-from fetchcli.http.wire import Attempt
+from fetchcli.http.wire import BODY_LIMIT, Attempt
 from fetchcli.model import ErrorKind, UrlRecord
 from fetchcli.options import RequestSpec
 from servers import TestSite, reset
@@ -486,6 +486,27 @@ async def test_a_body_read_to_the_end_leaves_its_connection_for_reuse(wire: Wire
         for _ in range(2):
             await read_raw(await transport.handle_async_request(request(server.base_url + "/")))
         assert server.connections == 1
+
+
+# --- 6. a body limit: cut past it, ending as a complete body, or ignored ----------------
+
+
+@pytest.mark.parametrize("wire", wires(router=True))
+@asynchronous
+async def test_a_body_past_its_limit_ends_without_error_past_the_limit(wire: WireKind) -> None:
+    size, limit = 100_000, 1000
+    async with serving() as (server, _site), opened(wire, 1) as transport:
+        url = server.base_url + f"/sized?bytes={size}"
+        body = await read_raw(
+            await transport.handle_async_request(request(url, extensions={BODY_LIMIT: limit}))
+        )
+        again = await transport.handle_async_request(request(server.base_url + "/"))
+        assert await read_raw(again) == b"index\n"
+        cut = len(body) < size
+        assert limit < len(body) and body == b"x" * len(body)
+        assert server.connections == (2 if cut else 1)  # a cut body's connection is dropped
+    # The router decodes, so it cuts; CurlTransport leaves decoding to the reader: no limit.
+    assert cut == (wire.name == ROUTER)
 
 
 # --- the fetcher's own deadline, on a wire that never calls trace ----------------------

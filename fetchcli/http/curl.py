@@ -12,7 +12,9 @@ it (`/%6fk` stays `/%6fk`), its headers and no others (libcurl's `Accept: */*`,
 `Expect: 100-continue`, POST Content-Type and User-Agent are suppressed; an
 empty value is sent empty). libcurl follows no redirects and reads no proxy
 settings, netrc or cookies. The response comes once its head has arrived; the
-body streams with back-pressure (curl_multi.Transfer).
+body streams with back-pressure (curl_multi.Transfer), and a body libcurl
+decodes ends once more than the request's "fetchcli.body_limit" extension
+(`wire.BODY_LIMIT`) has been delivered.
 
 Timeouts come from the request's "timeout" extension: `connect` is libcurl's
 CONNECTTIMEOUT (lookup, TCP, TLS, proxy), `read` the longest wait for more bytes
@@ -40,7 +42,7 @@ import pycurl  # type: ignore[import-untyped]
 from fetchcli.http.curl_errors import curl_error
 from fetchcli.http.curl_multi import CurlBody, Multi, Transfer, set_body
 from fetchcli.http.httpx_adapter import raw_headers
-from fetchcli.http.wire import ATTEMPT, Attempt
+from fetchcli.http.wire import ATTEMPT, BODY_LIMIT, Attempt
 
 DEFAULT_MAX_CONNECTIONS = 100
 # Request extension: True to take this body as sent, undecoded (a server that
@@ -116,6 +118,8 @@ class CurlTransport(httpx.AsyncBaseTransport):
                 headers = [*headers, b"Content-Type:"]  # libcurl's form type for POST
         extensions = request.extensions
         timeouts = extensions.get("timeout") or self._timeouts
+        # Counted in decoded bytes: only a body libcurl decodes (or that needs none) is cut.
+        limit = extensions.get(BODY_LIMIT) if self._decode and not extensions.get(AS_SENT) else None
         multi = self._bind()
         release = await self._acquire(request, timeouts.get("pool"))
         try:
@@ -123,7 +127,8 @@ class CurlTransport(httpx.AsyncBaseTransport):
             if release is not None and trace is not None:
                 await trace("connection.assigned", {})
             chunked = b"transfer-encoding" in names
-            transfer = self._start(multi, request, url, headers, (body, chunked), timeouts)
+            upload = (body, chunked)
+            transfer = self._start(multi, request, url, headers, upload, timeouts, limit)
         except BaseException:
             if release is not None:
                 release()
@@ -210,11 +215,12 @@ class CurlTransport(httpx.AsyncBaseTransport):
         headers: list[bytes],
         upload: tuple[bytes | None, bool],
         timeouts: dict[str, float | None],
+        limit: int | None,
     ) -> Transfer:
         """Configure a free (or new) easy handle for the request and add it to the multi."""
         assert self._loop is not None
         handle = self._free.pop() if self._free else pycurl.Curl()
-        transfer = Transfer(handle, request, self._loop)
+        transfer = Transfer(handle, request, self._loop, self._abort, limit)
         try:
             self._configure(handle, request, headers, upload, timeouts.get("connect"))
             setopt = handle.setopt
@@ -288,7 +294,10 @@ class CurlTransport(httpx.AsyncBaseTransport):
         if transfer is None:
             return
         error: Exception | None = None
-        if code != pycurl.E_OK:
+        # `stopped`: our write callback cut the body at its limit (CURLE_WRITE_ERROR), which
+        # ends the stream as complete. libcurl closed the connection (HTTP/2: reset the
+        # stream) as after any transfer that ends early; the handle is fit for the next one.
+        if code != pycurl.E_OK and not transfer.stopped:
             # REQUEST_SIZE counts request bytes sent: 0 means it never got a connection.
             connected = bool(transfer.lines) or handle.getinfo(pycurl.REQUEST_SIZE) > 0
             error = curl_error(

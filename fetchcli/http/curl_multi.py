@@ -37,6 +37,8 @@ WATCHDOG_INTERVAL = 1.0
 # A transfer pauses once this many body bytes wait for the reader, and resumes below half.
 HIGH_WATER = 256 * 1024
 LOW_WATER = HIGH_WATER // 2
+# A transfer's body limit when the request gives none.
+NO_LIMIT = 2**63
 # Open connections (busy or idle), as a multiple of max_connections, whatever the origins.
 IDLE_FACTOR = 2
 # Watch libcurl's sockets with an epoll set of their own (where there is one).
@@ -49,6 +51,8 @@ _WRITABLE = ~_EPOLL_IN
 
 # (handle, CURLE code, libcurl's error text) for every transfer that ends in the multi.
 Finished = Callable[[Any, int, str], None]
+# Ends a transfer from our side (out of the multi): (transfer, its error or None).
+Abort = Callable[["Transfer", Exception | None], None]
 
 
 class Multi:
@@ -233,9 +237,14 @@ class Transfer:
 
     # The header and write callbacks run inside `socket_action`: they only record and
     # wake. The reader takes chunks with `take()`, which unpauses a paused transfer once
-    # the backlog is down to LOW_WATER.
+    # the backlog is down to LOW_WATER. Once more than the body limit has been delivered,
+    # the write callback stops the transfer (`stopped`): libcurl then ends it with
+    # CURLE_WRITE_ERROR and decodes nothing more (a paused transfer would go on decoding
+    # what it has read into its own memory: curl_easy_pause(3), "Memory use"). When the
+    # stop comes while an unpause delivers what libcurl held, `abort` ends it instead.
 
     __slots__ = (
+        "_abort",
         "_clock",
         "_loop",
         "_waiter",
@@ -251,20 +260,32 @@ class Transfer:
         "peak",
         "release",
         "request",
+        "room",
         "started",
+        "stopped",
         "timer",
     )
 
-    def __init__(self, handle: Any, request: Any, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        handle: Any,
+        request: Any,
+        loop: asyncio.AbstractEventLoop,
+        abort: Abort,
+        limit: int | None = None,
+    ) -> None:
         self.handle = handle
         self.request = request
         self._loop = loop
+        self._abort = abort
         self._clock = loop.time
         self.head: asyncio.Future[None] = loop.create_future()  # set once the head is complete
         self.lines: list[bytes] = []  # the status line and header lines of the final response
         self.chunks: deque[bytes] = deque()
         self.buffered = self.peak = 0
         self.paused = self.done = False
+        self.room = NO_LIMIT if limit is None else limit  # body bytes left to the limit
+        self.stopped = False  # the write callback ended the transfer at the limit
         self.error: Exception | None = None
         self.started = self.last = loop.time()  # `last`: when bytes last arrived
         self.release: Callable[[], None] | None = None  # the connection slot, if we hold it
@@ -293,17 +314,27 @@ class Transfer:
             self.head.set_result(None)
 
     def on_write(self, data: bytes) -> int | None:
-        """CURLOPT_WRITEFUNCTION: keep a body chunk, or pause the transfer if too much waits."""
+        """CURLOPT_WRITEFUNCTION: keep a body chunk, or pause the transfer if too much waits.
+
+        The chunk that goes past the body limit is kept, and the transfer stopped.
+        """
         if self.buffered >= HIGH_WATER:
             self.paused = True  # libcurl keeps `data` and offers it again after PAUSE_CONT
             return pycurl.WRITEFUNC_PAUSE  # type: ignore[no-any-return]
+        size = len(data)
+        self.room -= size
+        if self.room < 0 and self.stopped:
+            return 0  # offered again after the stop: nothing more is kept
         if not self.head.done() and self.lines:
             self.head.set_result(None)
         self.chunks.append(data)
-        self.buffered += len(data)
+        self.buffered += size
         self.peak = max(self.peak, self.buffered)
         self.last = self._clock()
         self._wake()
+        if self.room < 0:
+            self.stopped = True
+            return 0  # short of len(data): libcurl ends the transfer, CURLE_WRITE_ERROR
         return None
 
     def take(self) -> bytes:
@@ -316,7 +347,11 @@ class Transfer:
             try:
                 self.handle.pause(pycurl.PAUSE_CONT)  # may deliver the held chunk right away
             except pycurl.error as exc:
-                raise curl_error(exc.args[0], str(exc.args[1]), connected=True) from exc
+                if not self.stopped:
+                    raise curl_error(exc.args[0], str(exc.args[1]), connected=True) from exc
+                # What libcurl held went past the limit (CURLE_WRITE_ERROR from the pause):
+                # the body ends with what was kept.
+                self._abort(self, None)
         return chunk
 
     async def wait(self) -> None:

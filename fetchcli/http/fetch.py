@@ -24,7 +24,7 @@ from fetchcli.http.client import Client, make_client
 from fetchcli.http.curl import AS_SENT
 from fetchcli.http.errors import classify
 from fetchcli.http.save import BodyFile, SaveError
-from fetchcli.http.wire import Attempt
+from fetchcli.http.wire import BODY_LIMIT, Attempt
 from fetchcli.model import (
     ErrorKind,
     Fetcher,
@@ -130,6 +130,7 @@ async def _attempt(
     try:
         async with deadline:
             extensions = wire.extensions()
+            extensions[BODY_LIMIT] = spec.max_body  # the wire stops decoding past it
             if as_sent:
                 extensions[AS_SENT] = True
             request = client.new_request(method, url, extensions)

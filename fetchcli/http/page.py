@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 import httpx
 
 from fetchcli.http.client import make_client
+from fetchcli.http.wire import BODY_LIMIT
 from fetchcli.model import Page
 from fetchcli.options import RequestSpec
 
@@ -33,7 +34,7 @@ async def _fetch(client: httpx.AsyncClient, url: str, spec: RequestSpec) -> Page
     started = time.monotonic()
     try:
         async with asyncio.timeout(spec.timeout):
-            request = client.build_request("GET", url)
+            request = client.build_request("GET", url, extensions={BODY_LIMIT: spec.max_body})
             response = await client.send(request, stream=True, follow_redirects=True)
             try:
                 if response.status_code not in spec.accept:

@@ -28,6 +28,16 @@ too). A transport must:
 5. Return once the status line and headers have arrived, with the body as a
    stream that is read as it arrives and whose `aclose()` gives the
    connection back (or drops it when the body was not read to the end).
+6. Take the body limit a request may carry in the `BODY_LIMIT` extension
+   (`--max-body`, in bytes after content decoding) as leave to stop: a
+   transport that decodes may end the transfer once it has delivered more
+   than that many bytes, and then ends the stream as a complete one (no
+   error; the connection dropped, or on HTTP/2 the stream reset). The
+   reader has seen more than the limit, so it knows the body was cut. A
+   transport that leaves decoding to the reader ignores the limit (what it
+   delivers is not what is counted). The libcurl wire stops in its write
+   callback, so that decoding a bomb ends there instead of going on into a
+   paused transfer's memory.
 
 `tests/test_wire.py` checks these for every transport.
 """
@@ -40,8 +50,10 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     import httpx
 
-# The request extension that carries an Attempt (our only one).
+# The request extension that carries an Attempt.
 ATTEMPT = "fetchcli.attempt"
+# The request extension that carries the body limit (an int, in decoded bytes).
+BODY_LIMIT = "fetchcli.body_limit"
 
 
 class PoolSlot:
