@@ -37,6 +37,10 @@ WATCHDOG_INTERVAL = 1.0
 # A transfer pauses once this many body bytes wait for the reader, and resumes below half.
 HIGH_WATER = 256 * 1024
 LOW_WATER = HIGH_WATER // 2
+# A transfer whose body limit is this close is not paused but kept here up to the limit: a
+# paused transfer that libcurl decodes goes on decoding what it has read into its own pause
+# buffer, and a compression bomb overflows that (64 MiB, CURLE_TOO_LARGE) and loses the body.
+UNPAUSED_ROOM = 64 * 1024 * 1024
 # A transfer's body limit when the request gives none.
 NO_LIMIT = 2**63
 # Open connections (busy or idle), as a multiple of max_connections, whatever the origins.
@@ -318,7 +322,7 @@ class Transfer:
 
         The chunk that goes past the body limit is kept, and the transfer stopped.
         """
-        if self.buffered >= HIGH_WATER:
+        if self.buffered >= HIGH_WATER and self.room > UNPAUSED_ROOM:
             self.paused = True  # libcurl keeps `data` and offers it again after PAUSE_CONT
             return pycurl.WRITEFUNC_PAUSE  # type: ignore[no-any-return]
         size = len(data)
