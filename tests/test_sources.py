@@ -81,8 +81,8 @@ def test_every_other_line_gives_exactly_one_record(tmp_path: Path) -> None:
 def test_line_numbers_are_one_based_and_count_skipped_lines(tmp_path: Path) -> None:
     records = read(tmp_path, b"a.example\n\n# note\n   \nb.example\n")
     assert [(r.line, r.url) for r in records] == [
-        (1, "https://a.example"),
-        (5, "https://b.example"),
+        (1, "https://a.example/"),
+        (5, "https://b.example/"),
     ]
 
 
@@ -101,8 +101,8 @@ def test_crlf_line_endings_are_stripped(tmp_path: Path) -> None:
 def test_last_line_without_newline_gives_a_record(tmp_path: Path) -> None:
     records = read(tmp_path, b"a.example\nb.example")
     assert [(r.line, r.url) for r in records] == [
-        (1, "https://a.example"),
-        (2, "https://b.example"),
+        (1, "https://a.example/"),
+        (2, "https://b.example/"),
     ]
 
 
@@ -118,16 +118,16 @@ def test_sources_are_read_in_order_with_their_own_line_numbers(tmp_path: Path) -
     second = write(tmp_path, b"\nc.example\n", name="two.txt")
     records = list(iter_records([first, second], InputRules()))
     assert [(r.source, r.line, r.url) for r in records] == [
-        (first, 1, "https://a.example"),
-        (first, 2, "https://b.example"),
-        (second, 2, "https://c.example"),
+        (first, 1, "https://a.example/"),
+        (first, 2, "https://b.example/"),
+        (second, 2, "https://c.example/"),
     ]
 
 
 def test_stdin_source_is_named_dash(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"# c\na.example\n")))
     records = list(iter_records(["-"], InputRules()))
-    assert [(r.source, r.line, r.url) for r in records] == [("-", 2, "https://a.example")]
+    assert [(r.source, r.line, r.url) for r in records] == [("-", 2, "https://a.example/")]
 
 
 def test_missing_source_raises_oserror(tmp_path: Path) -> None:
@@ -153,8 +153,8 @@ def test_http_url_keeps_its_scheme(tmp_path: Path) -> None:
     assert urls(read(tmp_path, b"http://a.example/\n")) == ["http://a.example/"]
 
 
-def test_upper_case_scheme_is_lower_cased(tmp_path: Path) -> None:
-    assert urls(read(tmp_path, b"HTTPS://A.example/P\n")) == ["https://A.example/P"]
+def test_upper_case_scheme_and_host_are_lower_cased(tmp_path: Path) -> None:
+    assert urls(read(tmp_path, b"HTTPS://A.example/P\n")) == ["https://a.example/P"]
 
 
 @pytest.mark.parametrize(
@@ -182,7 +182,7 @@ def test_host_with_port_is_not_a_scheme(tmp_path: Path) -> None:
 
 def test_host_with_port_and_no_path_is_not_a_scheme(tmp_path: Path) -> None:
     records = read(tmp_path, b"localhost:8080\n")
-    assert urls(records) == ["https://localhost:8080"]
+    assert urls(records) == ["https://localhost:8080/"]
     assert records[0].error is None
 
 
@@ -222,9 +222,9 @@ def test_undecodable_line_does_not_stop_the_run(tmp_path: Path) -> None:
     assert [(r.line, r.error is None) for r in records] == [(1, False), (2, True)]
 
 
-def test_non_ascii_utf8_url_is_accepted(tmp_path: Path) -> None:
+def test_non_ascii_utf8_url_is_accepted_with_its_host_idna_encoded(tmp_path: Path) -> None:
     records = read(tmp_path, "https://münchen.example/straße\n".encode())
-    assert urls(records) == ["https://münchen.example/straße"]
+    assert urls(records) == ["https://xn--mnchen-3ya.example/straße"]
     assert records[0].error is None
 
 
@@ -275,24 +275,24 @@ def test_huge_line_error_record_url_is_short(tmp_path: Path) -> None:
 
 def test_huge_whitespace_only_line_gives_no_record(tmp_path: Path) -> None:
     assert read(tmp_path, b" " * 70_000 + b"\nb.example\n") == [
-        UrlRecord(source=str(tmp_path / "urls.txt"), line=2, url="https://b.example")
+        UrlRecord(source=str(tmp_path / "urls.txt"), line=2, url="https://b.example/")
     ]
 
 
 def test_url_followed_by_huge_trailing_whitespace_is_fetched_as_stripped(tmp_path: Path) -> None:
-    assert urls(read(tmp_path, b"example.com" + b" " * 70_000 + b"\n")) == ["https://example.com"]
+    assert urls(read(tmp_path, b"example.com" + b" " * 70_000 + b"\n")) == ["https://example.com/"]
 
 
 def test_url_after_huge_leading_whitespace_is_fetched_as_stripped(tmp_path: Path) -> None:
     records = read(tmp_path, b" " * 70_000 + b"example.com\n")
-    assert [(r.url, r.error) for r in records] == [("https://example.com", None)]
+    assert [(r.url, r.error) for r in records] == [("https://example.com/", None)]
 
 
 def test_url_between_huge_whitespace_runs_is_fetched_as_stripped(tmp_path: Path) -> None:
     records = read(tmp_path, b" " * 70_000 + b"example.com" + b"\t" * 140_000 + b"\nb.example\n")
     assert [(r.line, r.url, r.error) for r in records] == [
-        (1, "https://example.com", None),
-        (2, "https://b.example", None),
+        (1, "https://example.com/", None),
+        (2, "https://b.example/", None),
     ]
 
 
@@ -313,14 +313,14 @@ def test_huge_line_with_content_on_both_sides_of_inner_whitespace_is_too_long(
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("example.com", "https://example.com"),
+        ("example.com", "https://example.com/"),
         ("example.com/a?b=1#c", "https://example.com/a?b=1#c"),
         ("https://example.com/", "https://example.com/"),
         ("http://example.com/", "http://example.com/"),
-        ("HTTP://Example.com/A", "http://Example.com/A"),
-        ("localhost:8080", "https://localhost:8080"),
+        ("HTTP://Example.com/A", "http://example.com/A"),
+        ("localhost:8080", "https://localhost:8080/"),
         ("host:8080/path", "https://host:8080/path"),
-        ("example.com:443?q=1", "https://example.com:443?q=1"),
+        ("example.com:443?q=1", "https://example.com/?q=1"),
         ("https://user:pw@a.example:8443/p", "https://user:pw@a.example:8443/p"),
         ("https://[::1]:8080/", "https://[::1]:8080/"),
         ("127.0.0.1/x", "https://127.0.0.1/x"),
@@ -331,7 +331,7 @@ def test_normalize_url_accepts(text: str, expected: str) -> None:
 
 
 def test_normalize_url_uses_given_default_scheme() -> None:
-    assert normalize_url("example.com", "http") == ("http://example.com", None)
+    assert normalize_url("example.com", "http") == ("http://example.com/", None)
 
 
 @pytest.mark.parametrize(
@@ -399,8 +399,8 @@ def test_shard_positions_skip_blank_and_comment_lines(tmp_path: Path) -> None:
     data = b"# head\na.example\n\nb.example\n   # c\nc.example\nd.example\n"
     records = read(tmp_path, data, shard=(1, 2))
     assert [(r.line, r.url) for r in records] == [
-        (2, "https://a.example"),
-        (6, "https://c.example"),
+        (2, "https://a.example/"),
+        (6, "https://c.example/"),
     ]
 
 
@@ -420,7 +420,7 @@ def test_shard_counts_invalid_lines_as_positions(tmp_path: Path) -> None:
 def test_shard_counts_excluded_urls_as_positions(tmp_path: Path) -> None:
     data = b"a.example\nb.example\nc.example\nd.example\n"
     records = read(tmp_path, data, shard=(2, 2), exclude=("b\\.example",))
-    assert urls(records) == ["https://d.example"]
+    assert urls(records) == ["https://d.example/"]
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 7])
@@ -478,7 +478,7 @@ def test_include_keeps_only_matching_urls(tmp_path: Path) -> None:
 def test_any_include_pattern_may_match(tmp_path: Path) -> None:
     data = b"a.example\nb.example\nc.example\n"
     records = read(tmp_path, data, include=("//a\\.", "//c\\."))
-    assert urls(records) == ["https://a.example", "https://c.example"]
+    assert urls(records) == ["https://a.example/", "https://c.example/"]
 
 
 def test_exclude_wins_over_include(tmp_path: Path) -> None:
@@ -534,7 +534,7 @@ def test_excluded_url_is_not_counted_as_duplicate(tmp_path: Path) -> None:
         ('2024-01-01 GET url="https://f.example/a" 200', "https://f.example/a"),
         ("first https://g.example/x, then more", "https://g.example/x"),
         ("done: https://h.example/;", "https://h.example/"),
-        ("HTTP://I.example/upper", "http://I.example/upper"),
+        ("HTTP://I.example/upper", "http://i.example/upper"),
     ],
 )
 def test_extract_finds_url_in_text(tmp_path: Path, line: str, expected: str) -> None:
@@ -626,7 +626,7 @@ def test_input_rules_skip_str_comment() -> None:
 
 def test_input_rules_accept_bytes_lines() -> None:
     records = list(InputFilter(InputRules()).records("s", 1, b"  a.example \n"))
-    assert [r.url for r in records] == ["https://a.example"]
+    assert [r.url for r in records] == ["https://a.example/"]
 
 
 def test_input_rules_keep_unique_state_across_calls() -> None:

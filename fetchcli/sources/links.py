@@ -3,9 +3,10 @@
 A link in a local document that is not an http(s) URL is a path on disk: it
 becomes a `file://` URI (fragment kept) that the local checker decides
 without the network. A link in a fetched page resolves against the page's
-final URL and `<base href>`. Links to `mailto:`, `tel:`, `data:` and
-`javascript:` targets, and by default to the reserved example names of
-RFC 2606/6761, are not checked and are counted as excluded.
+final URL and `<base href>`. An http(s) link takes the normal form of
+`rules.normalize_url`, as a line of a URL list does. Links to `mailto:`,
+`tel:`, `data:` and `javascript:` targets, and by default to the reserved
+example names of RFC 2606/6761, are not checked and are counted as excluded.
 """
 
 from __future__ import annotations
@@ -103,12 +104,19 @@ def _on_disk(url: str, rules: DocumentRules) -> str | None:
     """A link into the site that --base-url says the local tree is: its root-relative path."""
     if rules.base_url is None:
         return None
-    base = rules.base_url if rules.base_url.endswith("/") else rules.base_url + "/"
+    base = _base(rules.base_url)
     if url.lower().startswith(base.lower()):
         return "/" + url[len(base) :]
     if url.lower() + "/" == base.lower():
         return "/"
     return None
+
+
+@functools.lru_cache(maxsize=8)
+def _base(base_url: str) -> str:
+    """--base-url in the normal form of the links it is compared with, ending in `/`."""
+    base = normalize_url(base_url)[0].partition("#")[0]
+    return base if base.endswith("/") else base + "/"
 
 
 def _local(link: str, origin: Origin, rules: DocumentRules) -> Target:

@@ -2,17 +2,21 @@
 
 Every rule of SPEC "Input" is applied here, in this order: strip and skip
 blank/comment lines (or pull URLs out of free text with `--extract`), `--shard`,
-scheme and validity, `--include`/`--exclude`, `--unique`. A bad line becomes a
-record with `error` set, never an exception.
+scheme and validity, the normal form (`normalize_url`: the record's `url` and
+what is requested), `--include`/`--exclude`, `--unique` (the normal form
+without its fragment). A bad line becomes a record with `error` set, never an
+exception. The normal form lives here, the lowest layer that needs it;
+`links` gives it to the http(s) links of documents.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import string
 from collections.abc import Iterator
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import idna
 
@@ -27,6 +31,23 @@ _BAD_CHAR = re.compile(r"[\x00-\x20\x7f-\x9f]")
 # afterwards (balanced parentheses are kept), and HTML's `&amp;` becomes `&`.
 _URL_IN_TEXT = re.compile(r"https?://(?:\[[0-9A-Fa-f:.]+\])?[^\s<>\"'`\[\]]+", re.IGNORECASE)
 _TRAILING = ".,;:!?'\")]}>*_"
+# The normal form (normalize_url): a netloc of the fast path has no upper-case
+# or non-ASCII letter; every `%XX` maps to its normal form.
+_LOWER_ASCII = re.compile(r"[^A-Z\x80-\U0010ffff]*\Z")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
+_STRAY = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_ESCAPES = {
+    f"{high}{low}": chr(int(high + low, 16))
+    if chr(int(high + low, 16)) in string.ascii_letters + string.digits + "-._~"
+    else f"%{high}{low}".upper()
+    for high in string.hexdigits
+    for low in string.hexdigits
+}
+_ESCAPES_BESIDE_STRAY = {
+    hex_pair: f"%{hex_pair}".upper() if len(char) == 1 and char in string.hexdigits else char
+    for hex_pair, char in _ESCAPES.items()
+}
 
 
 @dataclass(slots=True)
@@ -37,7 +58,15 @@ class SourceStats:
 
 
 def normalize_url(text: str, default_scheme: str = "https") -> tuple[str, str | None]:
-    """Return the URL to fetch and None, or the text and why it cannot be fetched."""
+    """Return the URL in its normal form and None, or the text and why it cannot be fetched.
+
+    The normal form (SPEC "Fine points") is what is fetched and what `--unique`
+    compares: scheme and host lower-cased, the host IDNA-encoded (UTS 46),
+    the default port dropped, dot segments removed (RFC 3986 5.2.4),
+    percent-escapes of unreserved characters decoded and the others' hex
+    upper-cased, an empty path made `/`. Userinfo is kept as it is, and so is
+    the `#fragment`, which is never sent (see `unique_key`).
+    """
     if _BAD_CHAR.search(text):
         return text, "URL contains whitespace or control characters"
     match = _SCHEME.match(text)
@@ -49,30 +78,75 @@ def normalize_url(text: str, default_scheme: str = "https") -> tuple[str, str | 
         return text, f"unsupported scheme {match.group(1).lower()!r}"
     try:
         parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a bad port
+        port = parts.port  # raises ValueError for a bad port
     except ValueError as exc:
         return url, f"malformed URL: {exc}"
-    if not parts.hostname or parts.netloc.endswith(":"):
-        return url, "URL has no host" if not parts.hostname else "URL has an empty port"
-    problem = host_problem(parts.hostname)
-    if problem is not None:
-        return url, problem
+    netloc = parts.netloc
+    userinfo, at, hostport = netloc.rpartition("@")
+    # An IPv6 literal keeps its brackets.
+    bracketed = hostport[:1] == "["
+    host = hostport[: hostport.find("]") + 1] if bracketed else hostport.partition(":")[0]
+    if host in ("", "[]") or netloc.endswith(":"):
+        return url, "URL has an empty port" if host else "URL has no host"
+    # `scheme://` + netloc, then the rest exactly as given (urlsplit would drop an empty `?`).
+    authority_end = len(parts.scheme) + 3 + len(netloc)
+    if port is None and "%" not in url and "/." not in url and _LOWER_ASCII.match(netloc):
+        # The fast path, taken by nearly every URL: already in normal form but for the path.
+        problem = None if bracketed else _name_problem(host, host)
+        if problem is not None:
+            return url, problem
+        return (url if parts.path else f"{url[:authority_end]}/{url[authority_end:]}"), None
+    try:
+        host = _ascii_host(host)
+    except ValueError as exc:
+        return url, str(exc)
+    if port is not None and port != _DEFAULT_PORTS[parts.scheme]:
+        host = f"{host}:{port}"
+    head, hash_sign, fragment = url[authority_end:].partition("#")
+    path, question, query = head.partition("?")
+    path = _remove_dot_segments(_unescape(path)) or "/"
+    query = _unescape(query)
+    url = f"{parts.scheme}://{userinfo}{at}{host}{path}{question}{query}{hash_sign}{fragment}"
     return url, None
 
 
 def host_problem(host: str) -> str | None:
     """Why a host name cannot be sent (an empty or too long label, a bad IDNA form), or None."""
-    if host.startswith("[") or _IP_V4.match(host):
-        return None
     try:
-        ascii_host = idna.encode(host, uts46=True).decode("ascii") if not host.isascii() else host
-    except idna.IDNAError as exc:
-        return f"host {host!r} cannot be encoded: {exc}"
+        _ascii_host(host)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _ascii_host(host: str) -> str:
+    """The host as it is sent: lower-cased, IDNA-encoded; ValueError says why it cannot be."""
+    if host.startswith("["):
+        return host.lower()
+    if "%" in host:
+        host = _unescape(host)
+    if host.isascii():
+        ascii_host = host.lower()
+    else:
+        try:
+            ascii_host = idna.encode(host, uts46=True).decode("ascii")
+        except idna.IDNAError as exc:
+            raise ValueError(f"host {host!r} cannot be encoded: {exc}") from None
+    problem = _name_problem(ascii_host, host)
+    if problem is not None:
+        raise ValueError(problem)
+    return ascii_host
+
+
+def _name_problem(ascii_host: str, host: str) -> str | None:
+    """Why a lower-case ASCII host name (`host` as given) is no valid name, or None."""
+    if _IP_V4.match(ascii_host):
+        return None
     labels = ascii_host.rstrip(".").split(".")
     if len(ascii_host) > 253 or any(not 0 < len(label) <= 63 for label in labels):
         return f"host {host!r} is not a valid name (empty label, or one over 63 characters)"
     for label in labels:
-        if label.lower().startswith("xn--"):
+        if label.startswith("xn--"):
             try:
                 idna.decode(label)
             except (idna.IDNAError, UnicodeError) as exc:
@@ -80,16 +154,51 @@ def host_problem(host: str) -> str | None:
     return None
 
 
-def _fetched_form(url: str) -> str:
-    """What is actually checked: host case and a web page's #fragment do not matter.
+def _unescape(text: str) -> str:
+    """Percent-escapes of unreserved characters decoded, the others' hex upper-cased.
 
-    A local link's fragment is a check of its own (an anchor of that file).
+    Beside a stray `%` (one not starting an escape) a hex digit stays escaped:
+    `%%34%31` would become the new escape `%41`, and normalizing would not be
+    idempotent.
     """
-    parts = urlsplit(url)
-    fragment = parts.fragment if parts.scheme == "file" else ""
-    return urlunsplit(
-        (parts.scheme, parts.netloc.lower(), parts.path or "/", parts.query, fragment)
-    )
+    if "%" not in text:
+        return text
+    if _STRAY.search(text):
+        return _ESCAPE.sub(_escape_beside_stray, text)
+    return _ESCAPE.sub(_escape_normal_form, text)
+
+
+def _escape_normal_form(match: re.Match[str]) -> str:
+    return _ESCAPES[match.group(1)]
+
+
+def _escape_beside_stray(match: re.Match[str]) -> str:
+    return _ESCAPES_BESIDE_STRAY[match.group(1)]
+
+
+def _remove_dot_segments(path: str) -> str:
+    """RFC 3986 5.2.4 for an absolute path: `.` and `..` segments resolved."""
+    if "/." not in path:
+        return path
+    segments = path.split("/")[1:]
+    kept: list[str] = []
+    for segment in segments:
+        if segment == "..":
+            if kept:
+                kept.pop()
+        elif segment != ".":
+            kept.append(segment)
+    if segments[-1] in (".", ".."):
+        kept.append("")  # `/a/b/..` is the folder `/a/`
+    return "/" + "/".join(kept)
+
+
+def unique_key(url: str) -> str:
+    """What `--unique` compares: the normal form without its fragment, which is never sent.
+
+    A local (file:) link keeps its fragment: an anchor of that file is a check of its own.
+    """
+    return url if url.startswith("file:") else url.partition("#")[0]
 
 
 def extract_urls(text: str) -> list[str]:
@@ -140,7 +249,11 @@ class InputFilter:
     def link(
         self, source: str, line: int, column: int, url: str, error: str | None
     ) -> UrlRecord | None:
-        """The record for one link already resolved (--extract documents), or None if skipped."""
+        """The record for one link already resolved (--extract documents), or None if skipped.
+
+        `url` is in normal form already: `links.resolve` gives an http(s) link that of
+        normalize_url; a file: link has its own.
+        """
         self._position += 1
         if self._position % self._shard_n != self._shard_k - 1:
             return None
@@ -156,7 +269,7 @@ class InputFilter:
             return True
         if self._rules.unique:
             # A 16-byte digest keeps the seen-set small for huge inputs.
-            key = hashlib.blake2b(_fetched_form(url).encode(), digest_size=16).digest()
+            key = hashlib.blake2b(unique_key(url).encode(), digest_size=16).digest()
             if key in self._seen:
                 return True
             self._seen.add(key)
