@@ -32,14 +32,14 @@ def test_a_repeat_keeps_every_field_of_the_outcome_but_its_place() -> None:
     async def run() -> tuple[FetchResult, FetchResult]:
         fetch = Deduplicated(fetcher)
         first = await fetch(UrlRecord(source="a.md", line=1, column=2, url="https://h.test/p#x"))
-        again = await fetch(UrlRecord(source="b.md", line=3, column=4, url="https://H.test/p"))
+        again = await fetch(UrlRecord(source="b.md", line=3, column=4, url="https://h.test/p"))
         return first, again
 
     first, again = asyncio.run(run())
     assert asked == ["https://h.test/p#x"]
     for name in set(FIELDS) - _PLACE:
         assert getattr(again, name) == getattr(first, name), name
-    assert (again.source, again.line, again.column, again.url) == ("b.md", 3, 4, "https://H.test/p")
+    assert (again.source, again.line, again.column, again.url) == ("b.md", 3, 4, "https://h.test/p")
     assert (again.attempts, again.elapsed, again.cached) == (0, 0.0, True)
     assert again.final_url == first.final_url  # it moved: the same final URL
 

@@ -10,23 +10,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from urllib.parse import urlsplit, urlunsplit
 
 from fetchcli.model import Fetcher, FetchResult, UrlRecord, now
+from fetchcli.sources.rules import normalize_url, unique_key
 
 
 def target_key(url: str) -> str:
-    """What one request answers: an http(s) URL without its fragment; a local link as it is.
+    """What one request answers: the URL's normal form without its fragment (`--unique`'s key).
 
-    A remote fragment is checked after the request (--check-fragments), per occurrence.
+    Records come normalized by the input rules; a local link keeps its fragment (an
+    anchor of that file is a check of its own), a remote fragment is checked after the
+    request (--check-fragments), per occurrence.
     """
-    if url.startswith("file:"):
-        return url  # a fragment is a check of its own
-    parts = urlsplit(url)
-    if parts.scheme in ("http", "https"):
-        netloc = parts.netloc.lower()
-        return urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
-    return url  # file: a fragment is a check of its own
+    return unique_key(url)
 
 
 class Deduplicated:
@@ -38,7 +34,7 @@ class Deduplicated:
     def __init__(self, fetcher: Fetcher, known: Iterable[FetchResult] = ()) -> None:
         self._fetcher = fetcher
         # Outcomes the run already has (pages read for their links) count as fetched.
-        self._done: dict[str, FetchResult] = {target_key(r.url): r for r in known}
+        self._done = {target_key(normalize_url(r.url)[0]): r for r in known}
         self._pending: dict[str, asyncio.Future[FetchResult]] = {}
 
     async def __call__(self, record: UrlRecord) -> FetchResult:
