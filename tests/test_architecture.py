@@ -106,12 +106,11 @@ def test_no_module_over_the_line_limit_but_the_exempt_ones() -> None:
     assert [name for name in _oversized_modules() if not _exempt(name)] == []
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason=f"over {MAX_MODULE_LINES} lines: {', '.join(sorted(_oversized_modules()))}",
-)
-def test_every_module_is_under_the_line_limit() -> None:
-    assert _oversized_modules() == {}
+def test_report_exempt_modules_over_the_line_limit() -> None:
+    """The exempt modules over the limit, as a warning: candidates to split (STYLE.md)."""
+    over = [f"{name} ({count} lines)" for name, count in sorted(_oversized_modules().items())]
+    if over:
+        warnings.warn(f"modules over {MAX_MODULE_LINES} lines: {', '.join(over)}", stacklevel=1)
 
 
 def test_report_functions_over_the_line_limit() -> None:
