@@ -1,6 +1,6 @@
 """The version, kept apart so that `--version` imports nothing else."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 
 def version_line() -> str:
