@@ -322,13 +322,23 @@ async def test_a_large_body_streams_in_chunks() -> None:
 
 
 @asynchronous
-async def test_a_slow_reader_pauses_the_transfer_and_memory_stays_bounded() -> None:
+@pytest.mark.parametrize(
+    "decode, limit",
+    [(False, None), (True, 50 * MIB)],  # the second is how the fetcher asks (--max-body 50M)
+    ids=["as-sent", "decoding-with-a-body-limit"],
+)
+async def test_a_slow_reader_pauses_the_transfer_and_memory_stays_bounded(
+    decode: bool, limit: int | None
+) -> None:
     size, progress = 20 * MIB, [0]
+    extensions = {} if limit is None else {BODY_LIMIT: limit}
     async with (
         raw_server(streaming(size, progress)) as server,
-        CurlTransport(max_connections=1) as transport,
+        CurlTransport(max_connections=1, decode=decode) as transport,
     ):
-        response = await transport.handle_async_request(request("GET", server.url("/big")))
+        response = await transport.handle_async_request(
+            request("GET", server.url("/big"), extensions=extensions)
+        )
         assert isinstance(response.stream, CurlBody)
         digest, received, held_at = hashlib.sha256(), 0, -1
         async for chunk in response.stream:
@@ -848,6 +858,34 @@ async def test_an_encoded_body_comes_as_sent_by_default() -> None:
     assert raw.headers["content-length"] == str(len(GZIPPED))
     assert decoded.text == "hello " * 1000  # httpx decodes, as it does on its own transport
     assert b"Accept-Encoding" not in server.heads[0]
+
+
+@asynchronous
+async def test_decoded_bodies_held_past_the_budget_end_with_an_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Bodies near their limit are not paused (libcurl would buffer their decoding itself):
+    # together they may hold only UNPAUSED_BUDGET; past it a transfer ends, with a reason.
+    monkeypatch.setattr(curl_multi, "UNPAUSED_BUDGET", 2 * HIGH_WATER)
+    bomb = ok(GZIPPED_ZEROS, b"Content-Encoding: gzip\r\n")
+    async with (
+        raw_server(reply(bomb)) as server,
+        CurlTransport(max_connections=4, decode=True) as transport,
+    ):
+        asks = [
+            request("GET", server.url(f"/{i}"), extensions={BODY_LIMIT: 8 * MIB}) for i in range(3)
+        ]
+        responses = [await transport.handle_async_request(ask) for ask in asks]
+        await asyncio.sleep(0.2)  # nobody reads: the decoded bytes pile up
+        errors = []
+        for response in responses:
+            try:
+                async for _ in response.stream:  # type: ignore[union-attr]
+                    pass
+            except httpx.RemoteProtocolError as exc:
+                errors.append(str(exc))
+            await response.aclose()
+    assert errors and all("decodes faster than it is read" in error for error in errors)
 
 
 @asynchronous

@@ -37,10 +37,13 @@ WATCHDOG_INTERVAL = 1.0
 # A transfer pauses once this many body bytes wait for the reader, and resumes below half.
 HIGH_WATER = 256 * 1024
 LOW_WATER = HIGH_WATER // 2
-# A transfer whose body limit is this close is not paused but kept here up to the limit: a
-# paused transfer that libcurl decodes goes on decoding what it has read into its own pause
+# A transfer that libcurl decodes and whose body limit is this close is not paused but kept
+# here up to the limit: paused, libcurl goes on decoding what it has read into its own pause
 # buffer, and a compression bomb overflows that (64 MiB, CURLE_TOO_LARGE) and loses the body.
 UNPAUSED_ROOM = 64 * 1024 * 1024
+# What such transfers may hold together, waiting for their readers; past it the transfer that
+# wants more ends with an error instead (many bombs at once must not take the memory).
+UNPAUSED_BUDGET = 256 * 1024 * 1024
 # A transfer's body limit when the request gives none.
 NO_LIMIT = 2**63
 # Open connections (busy or idle), as a multiple of max_connections, whatever the origins.
@@ -250,16 +253,19 @@ class Transfer:
     __slots__ = (
         "_abort",
         "_clock",
+        "_held",
         "_loop",
         "_waiter",
         "buffered",
         "chunks",
         "done",
+        "encoded",
         "error",
         "handle",
         "head",
         "last",
         "lines",
+        "overflow",
         "paused",
         "peak",
         "release",
@@ -277,8 +283,10 @@ class Transfer:
         loop: asyncio.AbstractEventLoop,
         abort: Abort,
         limit: int | None = None,
+        held: Callable[[], int] | None = None,
     ) -> None:
         self.handle = handle
+        self._held = held  # body bytes every transfer of the transport holds
         self.request = request
         self._loop = loop
         self._abort = abort
@@ -290,6 +298,8 @@ class Transfer:
         self.paused = self.done = False
         self.room = NO_LIMIT if limit is None else limit  # body bytes left to the limit
         self.stopped = False  # the write callback ended the transfer at the limit
+        self.encoded: bool | None = None  # whether the response names a Content-Encoding
+        self.overflow = False  # ended for holding too much with the others (UNPAUSED_BUDGET)
         self.error: Exception | None = None
         self.started = self.last = loop.time()  # `last`: when bytes last arrived
         self.release: Callable[[], None] | None = None  # the connection slot, if we hold it
@@ -322,9 +332,13 @@ class Transfer:
 
         The chunk that goes past the body limit is kept, and the transfer stopped.
         """
-        if self.buffered >= HIGH_WATER and self.room > UNPAUSED_ROOM:
-            self.paused = True  # libcurl keeps `data` and offers it again after PAUSE_CONT
-            return pycurl.WRITEFUNC_PAUSE  # type: ignore[no-any-return]
+        if self.buffered >= HIGH_WATER:
+            if self.room > UNPAUSED_ROOM or not self._decoded():
+                self.paused = True  # libcurl keeps `data` and offers it again after PAUSE_CONT
+                return pycurl.WRITEFUNC_PAUSE  # type: ignore[no-any-return]
+            if self._held is not None and self._held() > UNPAUSED_BUDGET:
+                self.overflow = True
+                return 0  # libcurl ends the transfer: CURLE_WRITE_ERROR, told as `overflow`
         size = len(data)
         self.room -= size
         if self.room < 0 and self.stopped:
@@ -340,6 +354,16 @@ class Transfer:
             self.stopped = True
             return 0  # short of len(data): libcurl ends the transfer, CURLE_WRITE_ERROR
         return None
+
+    def _decoded(self) -> bool:
+        """Whether libcurl decodes this body (its response names a Content-Encoding)."""
+        if self.encoded is None:
+            self.encoded = any(
+                line[:17].lower() == b"content-encoding:"
+                and line[17:].strip().lower() not in (b"", b"identity")
+                for line in self.lines
+            )
+        return self.encoded
 
     def take(self) -> bytes:
         """The oldest waiting chunk; unpauses the transfer once the backlog is small."""
