@@ -25,7 +25,7 @@ from fetchcli.engine.dedup import Deduplicated
 from fetchcli.engine.limits import Limits
 from fetchcli.engine.stream import stream
 from fetchcli.model import Fetcher, FetchResult, Page, UrlRecord, invalid_result
-from fetchcli.options import FetchOptions, InputRules
+from fetchcli.options import FetchOptions, InputRules, Method, RequestSpec
 from fetchcli.sources.rules import InputFilter
 
 if TYPE_CHECKING:
@@ -94,7 +94,8 @@ async def open_fetcher(
             yield remote, limits
             return
         pages = list(pages)
-        known = [result for page in pages for result in page.results()]
+        spec = options.request
+        known = [r for page in pages if _read_as_a_link(page, spec) for r in page.results()]
         remote = Deduplicated(remote, known)  # one request per page, whatever its #fragments
         if options.documents.check_fragments:
             from fetchcli.http.page import open_page_reader
@@ -104,6 +105,13 @@ async def open_fetcher(
             read = await stack.enter_async_context(open_page_reader(options.request, connections))
             remote = RemoteFragments(remote, read, pages)
         yield _by_scheme(remote, Deduplicated(_local_checker(options))), limits
+
+
+def _read_as_a_link(page: Page, spec: RequestSpec) -> bool:
+    """Whether reading a page (GET, redirects followed, up to --max-body) is what checking a
+    link to it would have done: then its outcome stands for the link's."""
+    plain = spec.method is Method.GET and spec.follow and spec.save_dir is None
+    return plain and page.size < spec.max_body
 
 
 async def _open_remote(options: FetchOptions, stack: AsyncExitStack) -> tuple[Fetcher, Limits]:

@@ -844,6 +844,22 @@ def test_a_page_source_is_read_once_for_its_links_and_its_anchors(
     assert requested(httpserver) == ["/page.html"]
 
 
+@pytest.mark.parametrize(
+    "option", [["--no-follow"], ["-X", "HEAD"], ["--max-body", "30"]], ids=lambda o: o[0]
+)
+def test_a_page_source_read_unlike_a_link_check_is_checked_as_a_link(
+    httpserver: HTTPServer, run_cli: RunCli, option: list[str]
+) -> None:
+    # Reading the page (GET, redirects followed, the whole body) says nothing of what the
+    # link back to it gives with these options: that link is requested as asked.
+    body = '<a href="page.html">x</a>' + "more text than thirty bytes " * 3
+    httpserver.expect_request("/page.html").respond_with_data(body, content_type="text/html")
+    code, records = check(run_cli, base(httpserver) + "/page.html", *option)
+    assert code == 0 and len(records) == 1
+    assert records[0]["attempts"] == 1 and records[0]["cached"] is False
+    assert len(requested(httpserver)) == 2
+
+
 def test_page_source_after_a_redirect_resolves_against_the_final_url(
     httpserver: HTTPServer, run_cli: RunCli
 ) -> None:
