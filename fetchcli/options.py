@@ -79,6 +79,9 @@ DEFAULT_MAX_CACHE_AGE = "1d"
 DEFAULT_USER_AGENT = f"fetchcli/{__version__}"
 # A line longer than this (after stripping) is an invalid_url record.
 MAX_LINE_BYTES = 8192
+# Connections the wire may keep open (busy or idle) per -c slot: requests that move between
+# origins reuse each origin's idle connections. The open-file budget counts them.
+CONNECTIONS_PER_SLOT = 2
 # --order input: how far ahead of the oldest unwritten result a URL may start.
 ORDER_WINDOW_FACTOR = 4
 

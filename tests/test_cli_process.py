@@ -121,6 +121,8 @@ def test_a_low_open_file_limit_lowers_concurrency_with_a_warning(site: HTTPServe
     assert done.returncode == 0 and len(jsonl(done.stdout.decode())) == 20
     warning = [line for line in done.stderr.decode().splitlines() if "open-file limit" in line]
     assert len(warning) == 1 and "-c 5000" in warning[0]
+    # Two connections per slot (busy or idle) and some spare files fit under 256.
+    assert "using -c 96" in warning[0]
     assert b"Traceback" not in done.stderr
 
 

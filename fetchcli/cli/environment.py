@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO, TextIO
 
-from fetchcli.options import FetchOptions
+from fetchcli.options import CONNECTIONS_PER_SLOT, FetchOptions
 
 # File descriptors kept free beside one per connection: stdio, output, cache, saves.
 _SPARE_FILES = 64
@@ -42,24 +42,24 @@ class Environment:
 
 
 def fit_open_files(options: FetchOptions, warn: Callable[[str], object]) -> FetchOptions:
-    """Raise the soft open-file limit for -c connections; if the hard limit is too low, lower -c.
+    """Raise the soft open-file limit for -c's connections; if the hard limit is too low, lower -c.
 
-    Every connection is a file descriptor; running out mid-run would fail URLs
-    with "too many open files" instead of fetching them.
+    Every connection is a file descriptor (the wire keeps up to CONNECTIONS_PER_SLOT per
+    -c slot); running out mid-run would fail URLs instead of fetching them.
     """
     try:
         import resource
     except ImportError:  # pragma: no cover - not on POSIX
         return options
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    needed = options.schedule.concurrency + _SPARE_FILES
+    needed = options.schedule.concurrency * CONNECTIONS_PER_SLOT + _SPARE_FILES
     if soft != resource.RLIM_INFINITY and soft < needed:
         target = needed if hard == resource.RLIM_INFINITY else min(hard, needed)
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
             soft = target
     if soft != resource.RLIM_INFINITY and soft < needed:
-        fitted = max(1, soft - _SPARE_FILES)
+        fitted = max(1, (soft - _SPARE_FILES) // CONNECTIONS_PER_SLOT)
         warn(
             f"fetchcli: warning: open-file limit {soft} is too low for"
             f" -c {options.schedule.concurrency}; using -c {fitted}"

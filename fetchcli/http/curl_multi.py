@@ -31,6 +31,7 @@ import httpx
 import pycurl  # type: ignore[import-untyped]
 
 from fetchcli.http.curl_errors import E_UNRECOVERABLE_POLL, curl_error
+from fetchcli.options import CONNECTIONS_PER_SLOT
 
 # Seconds between forced `socket_action(SOCKET_TIMEOUT)` calls while transfers are active.
 WATCHDOG_INTERVAL = 1.0
@@ -47,7 +48,7 @@ UNPAUSED_BUDGET = 256 * 1024 * 1024
 # A transfer's body limit when the request gives none.
 NO_LIMIT = 2**63
 # Open connections (busy or idle), as a multiple of max_connections, whatever the origins.
-IDLE_FACTOR = 2
+IDLE_FACTOR = CONNECTIONS_PER_SLOT
 # Watch libcurl's sockets with an epoll set of their own (where there is one).
 USE_EPOLL = hasattr(select, "epoll")
 _EPOLL_IN = getattr(select, "EPOLLIN", 0)
