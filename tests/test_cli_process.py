@@ -211,6 +211,26 @@ def test_a_stopped_run_from_stdin_says_the_rest_was_not_done(slow_site: HTTPServ
     assert b"fetchcli: stopped after " in stderr and b"results; the rest were not done" in stderr
 
 
+def test_a_stopped_run_from_a_fifo_ends_at_once(slow_site: HTTPServer, tmp_path: Path) -> None:
+    # A named pipe cannot be read twice: counting it after the stop would wait forever.
+    fifo = tmp_path / "urls"
+    os.mkfifo(fifo)
+    urls = [slow_site.url_for("/fast")] * 2 + [slow_site.url_for("/slow")] * 3
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fetchcli", str(fifo), "-q", "-c", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    with fifo.open("w") as writer:  # opens once the reader has; closed: the writer is gone
+        writer.write("".join(f"{url}\n" for url in urls))
+    assert process.stdout is not None
+    first = process.stdout.readline()
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=20)
+    assert first.startswith(b"200 ") and process.returncode == 130
+    assert b"results; the rest were not done" in stderr
+
+
 def test_an_empty_input_warns_and_exits_0() -> None:
     done = run_process(["-q"], input=b"# nothing but a comment\n\n")
     assert done.returncode == 0 and b"warning: no URL in the input" in done.stderr

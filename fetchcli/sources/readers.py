@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import stat
 import sys
@@ -90,10 +91,19 @@ def _long_line(piece: bytes, stream: BinaryIO) -> tuple[bytes, bool]:
 
 
 def check_readable(name: str) -> None:
-    """Raise OSError now if a source cannot be opened, so the CLI can exit 2 before work."""
-    if name != STDIN and not is_url_source(name):
-        with open(name, "rb"):
-            pass
+    """Raise OSError now if a source cannot be opened, so the CLI can exit 2 before work.
+
+    A pipe (a FIFO, `<(cmd)`) is not opened: its writer would write to this open and lose
+    what it wrote when it closes. Its permissions are checked instead.
+    """
+    if name == STDIN or is_url_source(name):
+        return
+    if stat.S_ISFIFO(os.stat(name).st_mode):
+        if not os.access(name, os.R_OK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), name)
+        return
+    with open(name, "rb"):
+        pass
 
 
 async def aiter_in_thread(
