@@ -15,11 +15,19 @@ _PLACE |= {"fetched_at"}
 def _outcome(record: UrlRecord) -> FetchResult:
     return FetchResult(
         source=record.source, line=record.line, column=record.column, url=record.url,
-        final_url="https://h.test/moved", status=404, ok=False, size=7, elapsed=0.5,
+        final_url="https://h.test/moved", status=404, ok=True, size=7, elapsed=0.5,
         attempts=2, redirects=1, content_type="text/html", truncated=True,
-        error=ErrorKind.HTTP_STATUS, message="Not Found", cached=False, saved="/tmp/x.html",
+        error=ErrorKind.HTTP_STATUS, message="Not Found", cached=True, saved="/tmp/x.html",
         fetched_at="2026-11-30T00:00:00.000Z",
     )  # fmt: skip
+
+
+def test_the_outcome_used_here_sets_every_field_apart_from_its_default() -> None:
+    # Else a field added later, left at its default on both sides, would pass unseen.
+    outcome = _outcome(UrlRecord(source="a.md", line=1, column=2, url="https://h.test/p"))
+    default = FetchResult(source="", line=0, url="")
+    same = [name for name in FIELDS if getattr(outcome, name) == getattr(default, name)]
+    assert same == []
 
 
 def test_a_repeat_keeps_every_field_of_the_outcome_but_its_place() -> None:

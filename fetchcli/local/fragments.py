@@ -9,6 +9,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from fetchcli.model import ErrorKind, Fetcher, FetchResult, Page, UrlRecord
 from fetchcli.sources.documents import DocumentKind, anchors
+from fetchcli.sources.rules import normalize_url
 
 # Reads a page's text (None when it cannot be read): injected, so no wire is imported here.
 ReadPage = Callable[[str], Awaitable[str | None]]
@@ -24,8 +25,10 @@ class RemoteFragments:
         self._fetcher = fetcher
         self._read_page = read_page
         self._anchors: dict[str, asyncio.Future[frozenset[str] | None]] = {}
-        # Pages the run has read already: their text is parsed when first asked for.
-        self._texts = {url: page.text for page in pages for url in (page.url, page.final_url)}
+        # Pages the run has read already (by their normal form): parsed when first asked for.
+        self._texts = {
+            normalize_url(url)[0]: page.text for page in pages for url in (page.url, page.final_url)
+        }
 
     async def __call__(self, record: UrlRecord) -> FetchResult:
         result = await self._fetcher(record)
