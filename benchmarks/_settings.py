@@ -10,7 +10,7 @@ from pathlib import Path
 WORKLOADS = ("1k", "1k-https", "100k", "sweep", "startup", "memory")
 CONCURRENCY = 50
 THROUGHPUT_CLIENTS = (
-    "curl", "textbook", "aiohttp", "fetchcli-queue", "fetchcli-semaphore",
+    "curl", "lychee", "textbook", "aiohttp", "fetchcli-queue", "fetchcli-semaphore",
     "fetchcli-gather", "fetchcli-best",
 )  # fmt: skip
 SWEEP_CLIENTS = ("fetchcli-best", "aiohttp", "textbook")

