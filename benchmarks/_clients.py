@@ -24,6 +24,7 @@ class Job:
     size: int
     concurrency: int
     scratch: Path  # the run's own files: summary.json, stdout, stderr
+    http2: bool = False  # ask for HTTP/2 (clients that choose it themselves get it by ALPN)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -123,7 +124,7 @@ def fetchcli_argv(python: str, extra: list[str]) -> Callable[[Job], list[str]]:
     def argv(job: Job) -> list[str]:
         return [
             python, "-m", "fetchcli", str(job.urls), "-q", "--format", "none",
-            "-c", str(job.concurrency), *extra,
+            "-c", str(job.concurrency), *extra, *(["--http2"] if job.http2 else []),
             "--summary-json", str(job.scratch / "summary.json"),
         ]  # fmt: skip
 
@@ -148,7 +149,7 @@ def make_clients(python: str, best_args: str) -> dict[str, Client]:
     def curl_argv(job: Job) -> list[str]:
         return [
             curl or "curl", "--parallel", "--parallel-max", str(job.concurrency),
-            "--silent", "--show-error", "--noproxy", "*",
+            "--silent", "--show-error", "--noproxy", "*", *(["--http2"] if job.http2 else []),
             "--write-out", "%{http_code} %{size_download}\\n", "-K", str(job.curl_config),
         ]  # fmt: skip
 

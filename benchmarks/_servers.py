@@ -82,6 +82,7 @@ class Server:
     description: str
     base_url: str
     tls_base_url: str | None = None  # the same files over HTTPS (nginx only)
+    h2_base_url: str | None = None  # the same files over HTTPS with HTTP/2 (nginx only)
     ca_file: str | None = None  # the CA that signed the HTTPS listener's certificate
 
 
@@ -178,10 +179,13 @@ def start_nginx(
     default_type: str = "application/octet-stream",
     locations: str = "        location / { }",
     tls: str | None = None,
+    http2: bool = False,
 ) -> tuple[subprocess.Popen[bytes], list[int]]:
     """nginx serving `prefix/www` on `ports` free ports of 127.0.0.1 (NGINX_CONF, one worker).
 
-    `tls`: a PEM file with key and certificate chain; the last port then speaks HTTPS.
+    `tls`: a PEM file with key and certificate chain; the last port then speaks HTTPS
+    (HTTP/1.1 only). With `http2`, the last port speaks HTTPS with HTTP/2 and the one
+    before it HTTPS with HTTP/1.1.
     """
     built = subprocess.run([binary, "-V"], capture_output=True, text=True, timeout=10).stderr
     temp_paths = "\n".join(
@@ -196,10 +200,17 @@ def start_nginx(
         chosen = sorted({free_port() for _ in range(ports * 2)})[:ports]
         if len(chosen) < ports:
             continue
-        listens = "\n".join(f"        listen 127.0.0.1:{port} backlog=4096;" for port in chosen)
+        kinds = [""] * len(chosen)
         if tls is not None:
-            listens = listens.removesuffix(";") + " ssl;\n"
-            listens += f"        ssl_certificate {tls};\n        ssl_certificate_key {tls};"
+            kinds[-1] = " ssl http2" if http2 else " ssl"
+            if http2 and len(kinds) > 1:
+                kinds[-2] = " ssl"
+        listens = "\n".join(
+            f"        listen 127.0.0.1:{port} backlog=4096{kind};"
+            for port, kind in zip(chosen, kinds, strict=True)
+        )
+        if tls is not None:
+            listens += f"\n        ssl_certificate {tls};\n        ssl_certificate_key {tls};"
         conf = prefix / "nginx.conf"
         conf.write_text(
             NGINX_CONF.format(
@@ -273,18 +284,25 @@ def local_server(choice: str, workdir: Path) -> Iterator[Server]:
         raise ServerError("--server nginx: nginx is not installed (apt-get install nginx-light)")
     if binary is not None:
         pem, ca_file = _certificate(workdir)
-        process, ports = start_nginx(binary, workdir, ports=1 if pem is None else 2, tls=pem)
+        process, ports = start_nginx(
+            binary, workdir, ports=1 if pem is None else 3, tls=pem, http2=pem is not None
+        )
         port = ports[0]
         description = (
             f"{nginx_version(binary)} ({binary}), 1 worker, access_log off, "
             "keepalive_requests 10000000, worker_connections 8192, sendfile on"
-            + ("" if pem is None else "; HTTPS on a second port (a trustme CA)")
+            + (
+                ""
+                if pem is None
+                else "; HTTPS on a second port and HTTPS + HTTP/2 on a third (a trustme CA)"
+            )
         )
         server = Server(
             kind="nginx",
             description=description,
             base_url=f"http://127.0.0.1:{port}",
             tls_base_url=None if pem is None else f"https://127.0.0.1:{ports[1]}",
+            h2_base_url=None if pem is None else f"https://127.0.0.1:{ports[2]}",
             ca_file=ca_file,
         )
     else:

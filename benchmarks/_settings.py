@@ -7,13 +7,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-WORKLOADS = ("1k", "1k-https", "100k", "sweep", "startup", "memory")
+WORKLOADS = ("1k", "1k-https", "1k-h2", "100k", "sweep", "startup", "memory")
 CONCURRENCY = 50
 THROUGHPUT_CLIENTS = (
     "curl", "lychee", "textbook", "aiohttp", "fetchcli-queue", "fetchcli-semaphore",
     "fetchcli-gather", "fetchcli-best",
 )  # fmt: skip
 SWEEP_CLIENTS = ("fetchcli-best", "aiohttp", "textbook")
+# Those that speak HTTP/2 (aiohttp does not; the textbook script stays on HTTP/1.1).
+H2_CLIENTS = ("curl", "lychee", "fetchcli-queue", "fetchcli-best")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -82,6 +84,7 @@ class Workload:
     concurrencies: tuple[int, ...]
     clients: tuple[str, ...]
     tls: bool = False  # over HTTPS (HTTP/1.1)
+    http2: bool = False  # over HTTPS with HTTP/2 (every client asked to use it)
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -205,6 +208,16 @@ def workloads(settings: Settings) -> list[Workload]:
             concurrencies=(CONCURRENCY,),
             clients=THROUGHPUT_CLIENTS,
             tls=True,
+        ),
+        Workload(
+            key="1k-h2",
+            title=f"{small:,} × 1 KiB over HTTPS + HTTP/2, c={CONCURRENCY}",
+            file="1k",
+            n=small,
+            concurrencies=(CONCURRENCY,),
+            clients=H2_CLIENTS,
+            tls=True,
+            http2=True,
         ),
         Workload(
             key="100k",

@@ -13,6 +13,7 @@ Workloads (--only picks some; default all):
            queue|semaphore|gather, fetchcli best
   1k-https the same over HTTPS (HTTP/1.1; nginx and trustme needed), every
            client trusting the test CA through SSL_CERT_FILE / CURL_CA_BUNDLE
+  1k-h2    the same over HTTPS + HTTP/2: curl --http2, lychee, fetchcli --http2
   100k     1 000 URLs × 100 KiB at c=50: the same clients
   sweep    5 000 × 1 KiB at c = 10, 50, 200, 1000: fetchcli best, raw aiohttp, textbook httpx
   startup  python -c pass, python -m fetchcli --version, fetchcli --version,
@@ -93,15 +94,22 @@ class Bench:
         if server.ca_file is not None:  # the HTTPS listener's CA, for every client
             self.env |= {"SSL_CERT_FILE": server.ca_file, "CURL_CA_BUNDLE": server.ca_file}
         self.floor_mib = rss_floor_kib(self.env, workdir) / 1024
-        self._files: dict[tuple[str, int, bool], Path] = {}
+        self._files: dict[tuple[str, int, bool, bool], Path] = {}
         self._curl: set[Path] = set()
 
-    def url_file(self, file: str, n: int, tls: bool = False) -> Path:
+    def url_file(self, file: str, n: int, tls: bool = False, http2: bool = False) -> Path:
         """A file of n URLs /FILE?n=i, each unique, written to disk in chunks."""
-        key = (file, n, tls)
+        key = (file, n, tls, http2)
         if key not in self._files:
-            path = self.workdir / f"urls-{file}-{n}{'-https' if tls else ''}.txt"
-            origin = self.server.tls_base_url if tls else self.server.base_url
+            kind = "-h2" if http2 else "-https" if tls else ""
+            path = self.workdir / f"urls-{file}-{n}{kind}.txt"
+            origin = (
+                self.server.h2_base_url
+                if http2
+                else self.server.tls_base_url
+                if tls
+                else self.server.base_url
+            )
             base = f"{origin}/{file}?n="
             with path.open("w", encoding="utf-8") as out:
                 for start in range(0, n, WRITE_CHUNK):
@@ -111,10 +119,17 @@ class Bench:
         return self._files[key]
 
     def job(
-        self, file: str, n: int, concurrency: int, name: str, curl: bool = False, tls: bool = False
+        self,
+        file: str,
+        n: int,
+        concurrency: int,
+        name: str,
+        curl: bool = False,
+        tls: bool = False,
+        http2: bool = False,
     ) -> Job:
         """The job for one cell; curl's -K config is written only for curl, on first use."""
-        urls = self.url_file(file, n, tls)
+        urls = self.url_file(file, n, tls, http2)
         config = urls.with_suffix(".curl")
         if curl and urls not in self._curl:
             curl_lines(urls, config)
@@ -128,6 +143,7 @@ class Bench:
             size=FILES[file],
             concurrency=concurrency,
             scratch=scratch,
+            http2=http2,
         )
 
     def measure(self, client: Client, job: Job, timeout: float) -> Run:
@@ -176,10 +192,14 @@ class Bench:
                 skip = skip_reason(client, concurrency)
                 if workload.tls and self.server.tls_base_url is None:
                     skip = "no HTTPS server (needs nginx and trustme)"
+                if workload.http2 and self.server.h2_base_url is None:
+                    skip = "no HTTP/2 server (needs nginx and trustme)"
                 cell = Cell(client=client, concurrency=concurrency, label=label, skip=skip)
                 name = f"{workload.key}-{key}"
-                tls = workload.tls and skip is None
-                job = self.job(workload.file, workload.n, concurrency, name, key == "curl", tls)
+                tls, http2 = workload.tls and skip is None, workload.http2 and skip is None
+                job = self.job(
+                    workload.file, workload.n, concurrency, name, key == "curl", tls, http2
+                )
                 cells.append((cell, job))
         self.run_cells(workload.key, cells, self.settings.repeat, self.settings.run_timeout)
         return [cell for cell, _ in cells]
@@ -255,7 +275,7 @@ class Bench:
             cells.append(cell)
             if n > 100_000:  # a big URL file is not needed again
                 job.urls.unlink(missing_ok=True)
-                self._files.pop(("1k", n, False), None)
+                self._files.pop(("1k", n, False, False), None)
         return cells
 
 
