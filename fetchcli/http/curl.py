@@ -40,7 +40,7 @@ import httpx
 import pycurl  # type: ignore[import-untyped]
 
 from fetchcli.http.curl_errors import curl_error
-from fetchcli.http.curl_multi import UNPAUSED_BUDGET, CurlBody, Multi, Transfer, set_body
+from fetchcli.http.curl_multi import CurlBody, Held, Multi, Transfer, set_body
 from fetchcli.http.httpx_adapter import raw_headers
 from fetchcli.http.wire import ATTEMPT, BODY_LIMIT, Attempt
 
@@ -94,6 +94,7 @@ class CurlTransport(httpx.AsyncBaseTransport):
         self._setups: dict[Any, _Setup] = {}
         self._header_cache: dict[tuple[tuple[bytes, bytes], ...], _HeaderLines] = {}
         self._active: dict[Any, Transfer] = {}
+        self._held = Held()  # body bytes received and not yet read, over every transfer
         self._multi: Multi | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
@@ -297,13 +298,7 @@ class CurlTransport(httpx.AsyncBaseTransport):
         # `stopped`: our write callback cut the body at its limit (CURLE_WRITE_ERROR), which
         # ends the stream as complete. libcurl closed the connection (HTTP/2: reset the
         # stream) as after any transfer that ends early; the handle is fit for the next one.
-        if transfer.overflow:
-            error = httpx.RemoteProtocolError(
-                f"the body decodes faster than it is read (over {UNPAUSED_BUDGET >> 20} MiB"
-                " waiting in this run): cut",
-                request=transfer.request,
-            )
-        elif code != pycurl.E_OK and not transfer.stopped:
+        if code != pycurl.E_OK and not transfer.stopped:
             # REQUEST_SIZE counts request bytes sent: 0 means it never got a connection.
             connected = bool(transfer.lines) or handle.getinfo(pycurl.REQUEST_SIZE) > 0
             error = curl_error(
@@ -319,10 +314,6 @@ class CurlTransport(httpx.AsyncBaseTransport):
             error = httpx.RemoteProtocolError("no response head", request=transfer.request)
         self._recycle(transfer, clean=error is None)
         transfer.finish(error)
-
-    def _held(self) -> int:
-        """Body bytes waiting in every active transfer (asked only near a decoding limit)."""
-        return sum(transfer.buffered for transfer in self._active.values())
 
     def _abort(self, transfer: Transfer, error: Exception | None) -> None:
         """End a transfer from our side: closed early, cancelled, or timed out."""
@@ -397,8 +388,7 @@ class CurlTransport(httpx.AsyncBaseTransport):
 
     def _close_body(self, transfer: Transfer) -> None:
         self._abort(transfer, None)
-        transfer.chunks.clear()
-        transfer.buffered = 0
+        transfer.drop()
 
 
 def _common_options(*, http2: bool, proxy: str | None, decode: bool) -> list[tuple[int, Any]]:

@@ -38,13 +38,26 @@ WATCHDOG_INTERVAL = 1.0
 # A transfer pauses once this many body bytes wait for the reader, and resumes below half.
 HIGH_WATER = 256 * 1024
 LOW_WATER = HIGH_WATER // 2
-# A transfer that libcurl decodes and whose body limit is this close is not paused but kept
-# here up to the limit: paused, libcurl goes on decoding what it has read into its own pause
-# buffer, and a compression bomb overflows that (64 MiB, CURLE_TOO_LARGE) and loses the body.
+# A body in a coding that can expand past libcurl's pause buffer (nested codings, brotli,
+# zstd: a compression bomb) whose limit is this close is not paused but kept here up to the
+# limit: paused, libcurl goes on decoding what it has read into that buffer, which a bomb
+# overflows (64 MiB, CURLE_TOO_LARGE), losing the body. One gzip or deflate layer expands a
+# read by at most ~1 000×, which the buffer holds: such bodies are paused as any other.
 UNPAUSED_ROOM = 64 * 1024 * 1024
-# What such transfers may hold together, waiting for their readers; past it the transfer that
-# wants more ends with an error instead (many bombs at once must not take the memory).
+# What the bodies of one transport may hold, read or not, before even those are paused.
 UNPAUSED_BUDGET = 256 * 1024 * 1024
+_TAME_CODINGS = (b"gzip", b"x-gzip", b"deflate", b"identity", b"")
+
+
+class Held:
+    """Body bytes received and not yet read, over every transfer of one transport."""
+
+    __slots__ = ("bytes",)
+
+    def __init__(self) -> None:
+        self.bytes = 0
+
+
 # A transfer's body limit when the request gives none.
 NO_LIMIT = 2**63
 # Open connections (busy or idle), as a multiple of max_connections, whatever the origins.
@@ -260,13 +273,12 @@ class Transfer:
         "buffered",
         "chunks",
         "done",
-        "encoded",
         "error",
+        "explosive",
         "handle",
         "head",
         "last",
         "lines",
-        "overflow",
         "paused",
         "peak",
         "release",
@@ -284,10 +296,10 @@ class Transfer:
         loop: asyncio.AbstractEventLoop,
         abort: Abort,
         limit: int | None = None,
-        held: Callable[[], int] | None = None,
+        held: Held | None = None,
     ) -> None:
         self.handle = handle
-        self._held = held  # body bytes every transfer of the transport holds
+        self._held = Held() if held is None else held  # shared by the transport's transfers
         self.request = request
         self._loop = loop
         self._abort = abort
@@ -299,8 +311,7 @@ class Transfer:
         self.paused = self.done = False
         self.room = NO_LIMIT if limit is None else limit  # body bytes left to the limit
         self.stopped = False  # the write callback ended the transfer at the limit
-        self.encoded: bool | None = None  # whether the response names a Content-Encoding
-        self.overflow = False  # ended for holding too much with the others (UNPAUSED_BUDGET)
+        self.explosive: bool | None = None  # whether its coding can expand past libcurl's buffer
         self.error: Exception | None = None
         self.started = self.last = loop.time()  # `last`: when bytes last arrived
         self.release: Callable[[], None] | None = None  # the connection slot, if we hold it
@@ -333,13 +344,11 @@ class Transfer:
 
         The chunk that goes past the body limit is kept, and the transfer stopped.
         """
-        if self.buffered >= HIGH_WATER:
-            if self.room > UNPAUSED_ROOM or not self._decoded():
-                self.paused = True  # libcurl keeps `data` and offers it again after PAUSE_CONT
-                return pycurl.WRITEFUNC_PAUSE  # type: ignore[no-any-return]
-            if self._held is not None and self._held() > UNPAUSED_BUDGET:
-                self.overflow = True
-                return 0  # libcurl ends the transfer: CURLE_WRITE_ERROR, told as `overflow`
+        if self.buffered >= HIGH_WATER and (
+            self.room > UNPAUSED_ROOM or self._held.bytes > UNPAUSED_BUDGET or not self._explosive()
+        ):
+            self.paused = True  # libcurl keeps `data` and offers it again after PAUSE_CONT
+            return pycurl.WRITEFUNC_PAUSE  # type: ignore[no-any-return]
         size = len(data)
         self.room -= size
         if self.room < 0 and self.stopped:
@@ -348,6 +357,7 @@ class Transfer:
             self.head.set_result(None)
         self.chunks.append(data)
         self.buffered += size
+        self._held.bytes += size
         self.peak = max(self.peak, self.buffered)
         self.last = self._clock()
         self._wake()
@@ -356,20 +366,30 @@ class Transfer:
             return 0  # short of len(data): libcurl ends the transfer, CURLE_WRITE_ERROR
         return None
 
-    def _decoded(self) -> bool:
-        """Whether libcurl decodes this body (its response names a Content-Encoding)."""
-        if self.encoded is None:
-            self.encoded = any(
-                line[:17].lower() == b"content-encoding:"
-                and line[17:].strip().lower() not in (b"", b"identity")
+    def _explosive(self) -> bool:
+        """Whether the body's codings can expand one read past libcurl's pause buffer."""
+        if self.explosive is None:
+            codings = [
+                coding.strip().lower()
                 for line in self.lines
-            )
-        return self.encoded
+                if line[:17].lower() == b"content-encoding:"
+                for coding in line[17:].split(b",")
+            ]
+            codings = [coding for coding in codings if coding not in (b"", b"identity")]
+            self.explosive = len(codings) > 1 or any(c not in _TAME_CODINGS for c in codings)
+        return self.explosive
+
+    def drop(self) -> None:
+        """Forget the chunks nobody will read (the body was closed early)."""
+        self._held.bytes -= self.buffered
+        self.chunks.clear()
+        self.buffered = 0
 
     def take(self) -> bytes:
         """The oldest waiting chunk; unpauses the transfer once the backlog is small."""
         chunk = self.chunks.popleft()
         self.buffered -= len(chunk)
+        self._held.bytes -= len(chunk)
         if self.paused and self.buffered <= LOW_WATER and not self.done:
             self.paused = False
             self.last = self._clock()
