@@ -17,6 +17,7 @@ import struct
 import subprocess
 import sys
 import termios
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -270,3 +271,24 @@ def test_the_demo_says_what_it_is_on_a_line_of_its_own() -> None:
     before = Screen()
     before.feed(text[: text.index("demo: fetching 300 URLs")])
     assert before.x == 0  # not glued to a status line drawn before it
+
+
+def test_a_fifo_source_is_read_whole_with_the_status_line_on(
+    server: ThreadedServer, tmp_path: Path
+) -> None:
+    # The live line counts its total by reading the sources again: never a pipe, which it
+    # would take lines from (the run then waited for a writer that had gone).
+    fifo = tmp_path / "urls"
+    os.mkfifo(fifo)
+    lines = "".join(f"{server.url(f'/hold?delay=0.01&n={n}')}\n" for n in range(20))
+
+    def write() -> None:
+        with fifo.open("w") as writer:  # waits for the run to open it
+            writer.write(lines)
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    screen, _, codes = run_on_a_terminal([str(fifo), "--format", "jsonl"], piped=True)
+    writer.join(timeout=DEADLINE_SECONDS)
+    assert codes == [0, 0]
+    assert len([line for line in screen.lines() if "/hold?" in line]) == 20

@@ -48,6 +48,7 @@ from fetchcli.sources.readers import (
     STDIN,
     aiter_in_thread,
     count_records,
+    is_url_source,
     iter_records,
     stdin_is_stream,
 )
@@ -214,7 +215,7 @@ class Run:
                 self.summary.excluded = self.stats.excluded
             return
         counting = threading.Event()
-        if STDIN not in self.sources and self._countable():
+        if self._files_size() is not None and self._countable():
             sources, shard = self.sources, self.options.rules.shard
             self.terminal.count_total(lambda: count_records(sources, shard, counting))
         stdin = self.env.stdin
@@ -380,17 +381,35 @@ class Run:
         """
         if self.terminal.total is not None or self.resume is not None:
             return self.terminal.total if self.resume is None else None
-        if STDIN in self.sources or self.options.rules.extract or not self._countable():
+        if self.options.rules.extract or not self._countable():
+            return None
+        size = self._files_size()
+        if size is None or size > _COUNTED_AFTER_A_STOP:
             return None
         try:
-            sizes = [os.stat(source) for source in self.sources]
-            if not all(stat.S_ISREG(s.st_mode) for s in sizes):
-                return None
-            if sum(s.st_size for s in sizes) > _COUNTED_AFTER_A_STOP:
-                return None
             return count_records(self.sources, self.options.rules.shard)
         except OSError:
             return None
+
+    def _files_size(self) -> int | None:
+        """The total size of the sources when all can be read again (files, URLs), else None.
+
+        stdin, a FIFO or `<(cmd)` is read once, by the run: counting it would take its lines.
+        """
+        size = 0
+        for source in self.sources:
+            if source == STDIN:
+                return None
+            if is_url_source(source):
+                continue
+            try:
+                found = os.stat(source)
+            except OSError:
+                return None
+            if not stat.S_ISREG(found.st_mode):
+                return None
+            size += found.st_size
+        return size
 
 
 # Input counted after a stop to say how much was not done (about 0.1 s of counting).
