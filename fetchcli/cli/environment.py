@@ -52,14 +52,18 @@ def fit_open_files(options: FetchOptions, warn: Callable[[str], object]) -> Fetc
     except ImportError:  # pragma: no cover - not on POSIX
         return options
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    needed = options.schedule.concurrency * CONNECTIONS_PER_SLOT + _SPARE_FILES
+    # Per -c slot: the wire's connections (a second wire reads pages for --check-fragments)
+    # and, with --save, the file a body is written to.
+    per_slot = CONNECTIONS_PER_SLOT * (2 if options.documents.check_fragments else 1)
+    per_slot += 1 if options.request.save_dir else 0
+    needed = options.schedule.concurrency * per_slot + _SPARE_FILES
     if soft != resource.RLIM_INFINITY and soft < needed:
         target = needed if hard == resource.RLIM_INFINITY else min(hard, needed)
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
             soft = target
     if soft != resource.RLIM_INFINITY and soft < needed:
-        fitted = max(1, (soft - _SPARE_FILES) // CONNECTIONS_PER_SLOT)
+        fitted = max(1, (soft - _SPARE_FILES) // per_slot)
         warn(
             f"fetchcli: warning: open-file limit {soft} is too low for"
             f" -c {options.schedule.concurrency}; using -c {fitted}"

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 from fetchcli.model import ErrorKind, Fetcher, FetchResult, Page, UrlRecord
 from fetchcli.sources.documents import DocumentKind, anchors
-from fetchcli.sources.rules import normalize_url
+from fetchcli.sources.rules import normalize_url, unique_key
 
 # Reads a page's text (None when it cannot be read): injected, so no wire is imported here.
 ReadPage = Callable[[str], Awaitable[str | None]]
@@ -27,7 +27,9 @@ class RemoteFragments:
         self._anchors: dict[str, asyncio.Future[frozenset[str] | None]] = {}
         # Pages the run has read already (by their normal form): parsed when first asked for.
         self._texts = {
-            normalize_url(url)[0]: page.text for page in pages for url in (page.url, page.final_url)
+            unique_key(normalize_url(url)[0]): page.text
+            for page in pages
+            for url in (page.url, page.final_url)
         }
 
     async def __call__(self, record: UrlRecord) -> FetchResult:
@@ -36,7 +38,7 @@ class RemoteFragments:
         fragment = unquote(parts.fragment)
         if not fragment or not result.ok or "html" not in (result.content_type or ""):
             return result
-        page = urlunsplit((*parts[:4], ""))
+        page = unique_key(record.url)  # the page without its fragment, as it was requested
         ids = await self._ids(page)
         if ids is None or fragment in ids or fragment.lower() == "top":
             return result
