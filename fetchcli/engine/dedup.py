@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from dataclasses import replace
 
-from fetchcli.model import Fetcher, FetchResult, UrlRecord, now
+from fetchcli.model import Fetcher, FetchResult, UrlRecord, now, place_of
 from fetchcli.sources.rules import normalize_url, unique_key
 
 
@@ -70,24 +71,12 @@ def _repeat(first: FetchResult, record: UrlRecord) -> FetchResult:
     """The first occurrence's outcome, told for this occurrence's place."""
     # Not moved: the final URL is this occurrence's own (its #fragment may differ).
     final_url = record.url if first.final_url == first.url else first.final_url
-    # Built field by field, not with dataclasses.replace: a docs tree repeats most links.
-    return FetchResult(
-        source=record.source,
-        line=record.line,
-        column=record.column,
-        url=record.url,
+    return replace(
+        first,
+        **place_of(record),
         final_url=final_url,
-        status=first.status,
-        ok=first.ok,
-        size=first.size,
         elapsed=0.0,
         attempts=0,
-        redirects=first.redirects,
-        content_type=first.content_type,
-        truncated=first.truncated,
-        error=first.error,
-        message=first.message,
         cached=True,
-        saved=first.saved,
         fetched_at=now(),
     )
