@@ -379,8 +379,10 @@ class Run:
         The live line counted it already; otherwise only regular files are counted (a pipe
         or FIFO cannot be read again), and only small ones: a stopped run ends at once.
         """
-        if self.terminal.total is not None or self.resume is not None:
-            return self.terminal.total if self.resume is None else None
+        if self.resume is not None:  # the input holds lines done in an earlier run too
+            return None
+        if self.terminal.total is not None:
+            return self.terminal.total
         if self.options.rules.extract or not self._countable():
             return None
         size = self._files_size()

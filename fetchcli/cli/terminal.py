@@ -235,12 +235,11 @@ class Terminal:
         """One line on stderr (above the status line, if shown); untrusted text, never markup."""
         from rich.text import Text
 
-        status = self._status
-        shown = status is not None and status.drawn
-        if status is not None and shown:
+        status = self._status if self._status is not None and self._status.drawn else None
+        if status is not None:
             self._put(self.env.stderr, status.hide())
         self.console.print(Text(safe_text(message)), soft_wrap=True)
-        if status is not None and shown:
+        if status is not None:
             self._put(self.env.stderr, status.show(status.last))
 
     def print_summary(self, figures: SummaryFigures, *, interrupted: bool) -> None:
