@@ -60,8 +60,6 @@ class Held:
 
 # A transfer's body limit when the request gives none.
 NO_LIMIT = 2**63
-# Open connections (busy or idle), as a multiple of max_connections, whatever the origins.
-IDLE_FACTOR = CONNECTIONS_PER_SLOT
 # Watch libcurl's sockets with an epoll set of their own (where there is one).
 USE_EPOLL = hasattr(select, "epoll")
 _EPOLL_IN = getattr(select, "EPOLLIN", 0)
@@ -103,10 +101,11 @@ class Multi:
         self._multi.setopt(pycurl.M_SOCKETFUNCTION, self._on_socket)
         self._multi.setopt(pycurl.M_TIMERFUNCTION, self._on_timer)
         # Transfers are at most max_connections (the transport's slots); connections, busy or
-        # idle, at most IDLE_FACTOR times that: requests that move between origins reuse the
-        # idle connections of each instead of closing one to open another.
-        self._multi.setopt(pycurl.M_MAX_TOTAL_CONNECTIONS, max_connections * IDLE_FACTOR)
-        self._multi.setopt(pycurl.M_MAXCONNECTS, max_connections * IDLE_FACTOR)
+        # idle, at most CONNECTIONS_PER_SLOT times that: requests that move between origins
+        # reuse the idle connections of each instead of closing one to open another.
+        connections = max_connections * CONNECTIONS_PER_SLOT
+        self._multi.setopt(pycurl.M_MAX_TOTAL_CONNECTIONS, connections)
+        self._multi.setopt(pycurl.M_MAXCONNECTS, connections)
         pipelining = pycurl.PIPE_MULTIPLEX if multiplex else pycurl.PIPE_NOTHING
         self._multi.setopt(pycurl.M_PIPELINING, pipelining)
 
