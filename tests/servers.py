@@ -32,13 +32,17 @@ import asyncio
 import functools
 import gzip
 import socket
+import ssl as ssl_module
 import struct
 import threading
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager, suppress
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
+
+import trustme
+from pytest_httpserver import HTTPServer
 
 from fetchcli.demo.httpserver import Handler, HttpServer, Request, response_head
 
@@ -336,10 +340,34 @@ async def forward_proxy() -> AsyncIterator[ProxyState]:
         finally:
             writer.close()
 
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    state.port = server.sockets[0].getsockname()[1]
-    async with server:
+    async with listening(serve) as state.port:
         yield state
+
+
+Serve = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@asynccontextmanager
+async def listening(serve: Serve, ssl: ssl_module.SSLContext | None = None) -> AsyncIterator[int]:
+    """A TCP server on a free port of 127.0.0.1 running `serve` per connection; its port."""
+    server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=ssl)
+    async with server:
+        yield server.sockets[0].getsockname()[1]
+
+
+@contextmanager
+def https_server(ca: trustme.CA) -> Iterator[HTTPServer]:
+    """pytest-httpserver over HTTPS on 127.0.0.1, with a certificate from `ca`; /secure answers."""
+    context = ssl_module.create_default_context(ssl_module.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost", "127.0.0.1").configure_cert(context)
+    server = HTTPServer(host="127.0.0.1", ssl_context=context)
+    server.expect_request("/secure").respond_with_data("secret")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.clear()
+        server.stop()
 
 
 async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

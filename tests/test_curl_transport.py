@@ -44,7 +44,8 @@ from fetchcli.http.curl_errors import (
 )
 from fetchcli.http.curl_multi import HIGH_WATER, CurlBody
 from fetchcli.http.wire import ATTEMPT, BODY_LIMIT, Attempt
-from servers import forward_proxy, pipe
+from servers import forward_proxy, listening, pipe
+from servers import https_server as serve_https
 
 pytestmark = [
     pytest.mark.timeout(15),
@@ -153,9 +154,7 @@ async def raw_server(respond: Respond) -> AsyncIterator[Raw]:
                 state.idle.set()
             writer.close()
 
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    state.port = server.sockets[0].getsockname()[1]
-    async with server:
+    async with listening(serve) as state.port:
         yield state
 
 
@@ -938,14 +937,8 @@ def ca_file(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope="module")
 def https_server(ca: trustme.CA) -> Iterator[HTTPServer]:
     """An HTTPS server on 127.0.0.1 with a certificate from the test CA."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("localhost", "127.0.0.1").configure_cert(context)
-    server = HTTPServer(host="127.0.0.1", ssl_context=context)
-    server.expect_request("/secure").respond_with_data("secret")
-    server.start()
-    yield server
-    server.clear()
-    server.stop()
+    with serve_https(ca) as server:
+        yield server
 
 
 @asynchronous
@@ -1154,9 +1147,7 @@ async def socks5_proxy(names: dict[str, str]) -> AsyncIterator[SocksState]:
         finally:
             writer.close()
 
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    state.port = server.sockets[0].getsockname()[1]
-    async with server:
+    async with listening(serve) as state.port:
         yield state
 
 

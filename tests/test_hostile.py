@@ -27,7 +27,7 @@ from typer.testing import CliRunner
 from conftest import jsonl
 from fetchcli.cli.app import app
 from fetchcli.demo.httpserver import HttpServer, Request
-from servers import forward_proxy, pipe
+from servers import forward_proxy, listening, pipe
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -174,9 +174,8 @@ async def tls_front(port: int, context: ssl.SSLContext) -> AsyncIterator[int]:
             await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
         writer.close()
 
-    server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=context)
-    async with server:
-        yield server.sockets[0].getsockname()[1]
+    async with listening(serve, context) as tls_port:
+        yield tls_port
 
 
 @dataclass

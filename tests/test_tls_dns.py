@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import ssl
 from collections.abc import Iterator
 from contextlib import aclosing
 from typing import Any
@@ -14,20 +13,14 @@ import trustme
 from pytest_httpserver import HTTPServer
 
 from fetchcli import ErrorKind, FetchOptions, FetchResult, fetch_stream
+from servers import https_server as serve_https
 
 
 @pytest.fixture(scope="module")
 def https_server() -> Iterator[HTTPServer]:
     """An HTTPS server on 127.0.0.1 whose certificate no system trusts."""
-    ca = trustme.CA()
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("localhost", "127.0.0.1").configure_cert(context)
-    server = HTTPServer(host="127.0.0.1", ssl_context=context)
-    server.expect_request("/secure").respond_with_data("secret")
-    server.start()
-    yield server
-    server.clear()
-    server.stop()
+    with serve_https(trustme.CA()) as server:
+        yield server
 
 
 def run(urls: list[str], **settings: Any) -> FetchResult:
