@@ -110,15 +110,6 @@ def normalize_url(text: str, default_scheme: str = "https") -> tuple[str, str | 
     return url, None
 
 
-def host_problem(host: str) -> str | None:
-    """Why a host name cannot be sent (an empty or too long label, a bad IDNA form), or None."""
-    try:
-        _ascii_host(host)
-    except ValueError as exc:
-        return str(exc)
-    return None
-
-
 def _ascii_host(host: str) -> str:
     """The host as it is sent: lower-cased, IDNA-encoded; ValueError says why it cannot be."""
     if host.startswith("["):
