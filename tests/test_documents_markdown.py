@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from unittest import mock
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from fetchcli.sources.documents import DocumentKind, Link, anchors, extract_links, markdown
@@ -371,3 +371,53 @@ def test_the_plain_reading_hands_over_what_it_cannot_read() -> None:
     for content in ("\\[a](b)", "[a <b>](c)", "[a](b c)", "[a][b]", "[a `b`](c)", "<http://h>"):
         assert markdown._plain_spans(content) is None, content
     assert markdown._plain_spans("see `[a](b)` and [c](d.md)") is not None
+
+
+# Lines that make and break a simple document: what `simple_blocks` reads must come out
+# exactly as markdown-it's block parser gives it, and the rest must be handed over. A line
+# is a block marker (or none) and some text; the texts open and close links and code
+# spans across lines, so that blocks split or joined wrongly move or lose a link.
+_MARKERS = st.sampled_from(
+    ["", "", "# ", "#", "####### ", "- ", "* ", "-  ", "- - ", "1. ", "2. ", "3) ", "```",
+     "~~~ ", "   ```", "    ```", "> ", "    ", "  ", "\t", "<div>", "**", "`", "\u00a0",
+     "---", "===", "* * *", "| ", "[r]: "]
+)  # fmt: skip
+_TEXTS = st.sampled_from(["", "[o", "c](c.md) `k", "k` t [a](b.md#s) www.h.org x #"])
+_LINES = st.one_of(st.just(""), st.tuples(_MARKERS, _TEXTS).map("".join))
+
+
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+@given(st.lists(_LINES, max_size=12), st.booleans())
+def test_the_simple_block_reading_gives_what_markdown_it_gives(
+    lines: list[str], newline: bool
+) -> None:
+    text = "\n".join(lines) + ("\n" if newline and lines else "")
+    if markdown.simple_blocks(text) is None:
+        assume(False)
+    markdown._ANCHORS_SEEN.clear()
+    fast = links(text, include_verbatim=True), links(text), anchors(text, MD)
+    markdown._ANCHORS_SEEN.clear()
+    with mock.patch.object(markdown, "simple_blocks", lambda text: None):
+        full = links(text, include_verbatim=True), links(text)
+    markdown._ANCHORS_SEEN.clear()
+    assert fast == (*full, anchors(text, MD))
+
+
+def test_the_simple_block_reading_takes_common_pages_and_hands_over_the_rest() -> None:
+    page = (
+        "# Guide\n\nRead [the install notes](install.md#linux) first.\nThen `run` it.\n\n"
+        "## Steps\n\n1. Clone [it](https://h.org/r).\n2. Build:\n\n```sh\nmake [x](y)\n```\n\n"
+        "- [API](api.md)\n- **Note:** see [FAQ](faq.md)\n"
+    )
+    blocks = markdown.simple_blocks(page)
+    assert blocks is not None
+    assert [block.kind for block in blocks] == [
+        "heading", "paragraph", "heading", "paragraph", "paragraph", "fence", "paragraph",
+        "paragraph",
+    ]  # fmt: skip
+    for other in ("> quote\n", "a\n---\n", "| a |\n|---|\n", "[r]: u\n", "  - nested\n"):
+        assert markdown.simple_blocks(page + other) is None, other

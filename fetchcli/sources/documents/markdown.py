@@ -10,19 +10,21 @@ from __future__ import annotations
 import bisect
 import functools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
 from markdown_it import MarkdownIt
 from markdown_it.common.utils import unescapeAll
 from markdown_it.helpers import parseLinkLabel
+from markdown_it.rules_core import text_join
 from markdown_it.rules_core.state_core import StateCore
 from markdown_it.rules_inline import StateInline, autolink, backtick, html_inline, image, link
 from markdown_it.token import Token
 
 from fetchcli.sources.documents.anchors import GithubSlugger
 from fetchcli.sources.documents.html import html_anchors, html_hits
+from fetchcli.sources.documents.markdown_blocks import simple_blocks
 from fetchcli.sources.documents.text import Hit, LineIndex, find_bare_urls
 
 _Rule = Callable[[StateInline, bool], bool]
@@ -81,19 +83,50 @@ def _parser() -> MarkdownIt:
 
 
 def _parse_inlines(state: StateCore) -> None:
-    """markdown-it's core `inline` rule, keeping each inline token's spans in its meta.
+    """markdown-it's core `inline` rule, keeping each inline token's spans in its meta."""
+    for token in state.tokens:
+        if token.type == "inline":
+            _parse_inline(state.md, state.env, token)
+
+
+def _parse_inline(md: MarkdownIt, env: MutableMapping[str, Any], token: Token) -> None:
+    """Parse one inline token, keeping the spans of its links in its meta.
 
     Content that only holds plain links and code spans (the common case) is read by
     `_plain_spans` instead: the same spans, without building inline tokens.
     """
-    for token in state.tokens:
-        if token.type == "inline":
-            token.children = [] if token.children is None else token.children
-            spans = _plain_spans(token.content)
-            if spans is None:
-                spans = state.env[_SPANS] = []
-                state.md.inline.parse(token.content, state.md, state.env, token.children)
-            token.meta[_SPANS] = spans
+    token.children = [] if token.children is None else token.children
+    spans = _plain_spans(token.content)
+    if spans is None:
+        spans = env[_SPANS] = []
+        md.inline.parse(token.content, md, env, token.children)
+    token.meta[_SPANS] = spans
+
+
+def _tokens(text: str, env: dict[str, Any]) -> list[Token]:
+    """The tokens markdown-it gives for what markdown_hits reads: headings, inlines, code.
+
+    A simple document (`simple_blocks`) is read without markdown-it's block parser.
+    """
+    md = _parser()
+    blocks = simple_blocks(text)
+    if blocks is None:
+        return md.parse(text, env)
+    tokens: list[Token] = []
+    for block in blocks:
+        where = [block.line, block.line + 1]
+        if block.kind == "fence":
+            tokens.append(Token("fence", "code", 0, map=where, content=block.content))
+            continue
+        if block.kind == "heading":
+            tokens.append(Token("heading_open", f"h{block.level}", 1, map=where))
+        inline = Token("inline", "", 0, map=where, content=block.content)
+        _parse_inline(md, env, inline)
+        tokens.append(inline)
+    state = StateCore(text, md, env)
+    state.tokens = tokens
+    text_join(state)
+    return tokens
 
 
 # What `_plain_spans` cannot read: escapes, raw HTML and autolinks, and (outside an
@@ -258,7 +291,7 @@ def markdown_hits(text: str, *, include_verbatim: bool = False) -> list[Hit]:
     source = _Source(text)
     used: set[str] = set()
     hits: list[Hit] = []
-    tokens = _parser().parse(text, env)
+    tokens = _tokens(text, env)
     _remember_anchors(text, tokens)
     for token in tokens:
         if token.map is None:
@@ -398,6 +431,9 @@ def _inline(md: MarkdownIt, token: Token) -> Token:
         children: list[Token] = []
         md.inline.parse(token.content, md, {}, children)
         token.children = children
+        state = StateCore("", md, {})
+        state.tokens = [token]
+        text_join(state)  # escapes and entities become text, as a full parse leaves them
     return token
 
 
