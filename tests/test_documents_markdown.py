@@ -401,10 +401,13 @@ def test_the_simple_block_reading_gives_what_markdown_it_gives(
     markdown._ANCHORS_SEEN.clear()
     fast = links(text, include_verbatim=True), links(text), anchors(text, MD)
     markdown._ANCHORS_SEEN.clear()
+    read_alone = anchors(text, MD)  # not from the extraction's cache
     with mock.patch.object(markdown, "simple_blocks", lambda text: None):
         full = links(text, include_verbatim=True), links(text)
-    markdown._ANCHORS_SEEN.clear()
-    assert fast == (*full, anchors(text, MD))
+        markdown._ANCHORS_SEEN.clear()
+        full_anchors = anchors(text, MD)
+    assert fast == (*full, full_anchors)
+    assert read_alone == full_anchors
 
 
 def test_the_simple_block_reading_takes_common_pages_and_hands_over_the_rest() -> None:

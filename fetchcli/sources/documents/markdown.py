@@ -24,7 +24,7 @@ from markdown_it.token import Token
 
 from fetchcli.sources.documents.anchors import GithubSlugger
 from fetchcli.sources.documents.html import html_anchors, html_hits
-from fetchcli.sources.documents.markdown_blocks import simple_blocks
+from fetchcli.sources.documents.markdown_blocks import Block, simple_blocks
 from fetchcli.sources.documents.text import Hit, LineIndex, find_bare_urls
 
 _Rule = Callable[[StateInline, bool], bool]
@@ -112,6 +112,18 @@ def _tokens(text: str, env: dict[str, Any]) -> list[Token]:
     blocks = simple_blocks(text)
     if blocks is None:
         return md.parse(text, env)
+    tokens = _block_tokens(blocks)
+    for token in tokens:
+        if token.type == "inline":
+            _parse_inline(md, env, token)
+    state = StateCore(text, md, env)
+    state.tokens = tokens
+    text_join(state)
+    return tokens
+
+
+def _block_tokens(blocks: list[Block]) -> list[Token]:
+    """The block tokens of a simple document that markdown_hits and anchors read."""
     tokens: list[Token] = []
     for block in blocks:
         where = [block.line, block.line + 1]
@@ -120,12 +132,7 @@ def _tokens(text: str, env: dict[str, Any]) -> list[Token]:
             continue
         if block.kind == "heading":
             tokens.append(Token("heading_open", f"h{block.level}", 1, map=where))
-        inline = Token("inline", "", 0, map=where, content=block.content)
-        _parse_inline(md, env, inline)
-        tokens.append(inline)
-    state = StateCore(text, md, env)
-    state.tokens = tokens
-    text_join(state)
+        tokens.append(Token("inline", "", 0, map=where, content=block.content))
     return tokens
 
 
@@ -389,7 +396,9 @@ def markdown_anchors(text: str) -> set[str]:
     if seen is not None:
         return set(seen)
     md = _block_parser()
-    return _anchors_of(md, md.parse(text, {}))
+    blocks = simple_blocks(text)
+    tokens = md.parse(text, {}) if blocks is None else _block_tokens(blocks)
+    return _anchors_of(md, tokens)
 
 
 def _anchors_of(md: MarkdownIt, tokens: list[Token]) -> set[str]:
