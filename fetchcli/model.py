@@ -12,6 +12,7 @@ engine schedules records onto a fetcher and the sinks observe the results.
 
 from __future__ import annotations
 
+import operator
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
@@ -86,6 +87,18 @@ class FetchResult:
 
 
 FIELDS: tuple[str, ...] = tuple(f.name for f in fields(FetchResult))
+_VALUES = operator.attrgetter(*FIELDS)
+
+
+def changed(result: FetchResult, **changes: Any) -> FetchResult:
+    """`dataclasses.replace(result, **changes)` in about half the time.
+
+    A link check answers thousands of repeated links from one earlier result each.
+    """
+    values = dict(zip(FIELDS, _VALUES(result), strict=True))
+    values.update(changes)
+    return FetchResult(**values)
+
 
 # The seam: how one record becomes its result. The HTTP fetcher, the cache
 # around a fetcher and the --workers pool are all one of these.

@@ -6,6 +6,7 @@ from unittest import mock
 
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from markdown_it.token import Token
 
 from fetchcli.sources.documents import DocumentKind, Link, anchors, extract_links, markdown
 
@@ -424,3 +425,18 @@ def test_the_simple_block_reading_takes_common_pages_and_hands_over_the_rest() -
     ]  # fmt: skip
     for other in ("> quote\n", "a\n---\n", "| a |\n|---|\n", "[r]: u\n", "  - nested\n"):
         assert markdown.simple_blocks(page + other) is None, other
+
+
+# Heading text with and without what an inline rule reads (escapes, entities, code, HTML...).
+_TITLE_PIECES = st.sampled_from(
+    ["a", "b", " ", "\t", "#", "&amp;", "&#35;", "&x", "\\", "\\#", "`", "*", "_", "~", "[",
+     "]", "(", ")", "!", "<", "<b>", ">", "{#i}", "=", ":", "@", "\u00e9", "%20"]
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_TITLE_PIECES, max_size=10).map("".join))
+def test_a_heading_without_markup_is_read_as_markdown_it_reads_it(title: str) -> None:
+    md = markdown._block_parser()
+    token = Token("inline", "", 0, content=title)
+    assert markdown._heading_text(md, token) == markdown._plain_text(markdown._inline(md, token))

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from dataclasses import replace
 
-from fetchcli.model import Fetcher, FetchResult, UrlRecord, now, place_of
+from fetchcli.model import Fetcher, FetchResult, UrlRecord, changed, now, place_of
 from fetchcli.sources.rules import normalize_url, unique_key
 
 
@@ -71,7 +70,7 @@ def _repeat(first: FetchResult, record: UrlRecord) -> FetchResult:
     """The first occurrence's outcome, told for this occurrence's place."""
     # Not moved: the final URL is this occurrence's own (its #fragment may differ).
     final_url = record.url if first.final_url == first.url else first.final_url
-    return replace(
+    return changed(
         first,
         **place_of(record),
         final_url=final_url,

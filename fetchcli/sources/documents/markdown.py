@@ -407,7 +407,7 @@ def _anchors_of(md: MarkdownIt, tokens: list[Token]) -> set[str]:
     found: set[str] = set()
     for number, token in enumerate(tokens):
         if token.type == "heading_open":
-            title = _plain_text(_inline(md, tokens[number + 1]))
+            title = _heading_text(md, tokens[number + 1])
             if custom := _CUSTOM_ID.search(title):
                 found.add(custom.group(1))
                 title = title[: custom.start()]
@@ -444,6 +444,17 @@ def _inline(md: MarkdownIt, token: Token) -> Token:
         state.tokens = [token]
         text_join(state)  # escapes and entities become text, as a full parse leaves them
     return token
+
+
+# What no inline rule of markdown-it's CommonMark preset starts at: such text is its own text.
+_NO_MARKUP = re.compile(r"[^\\`*_~\[\]!<&\n]*")
+
+
+def _heading_text(md: MarkdownIt, inline: Token) -> str:
+    """A heading's text content (without parsing one that holds no markup)."""
+    if _NO_MARKUP.fullmatch(inline.content):
+        return inline.content
+    return _plain_text(_inline(md, inline))
 
 
 def _plain_text(inline: Token) -> str:
