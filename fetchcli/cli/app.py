@@ -5,8 +5,6 @@ short line), wires sources → engine → writer/summary/progress, installs the
 signal handlers and turns the results into an exit code.
 """
 
-from __future__ import annotations
-
 import contextlib
 import os
 import re
@@ -78,11 +76,11 @@ Examples:
 class _FetchCommand(TyperCommand):
     """The one command, with its --help in panels and typo suggestions that make sense."""
 
-    def get_params(self, ctx: ClickContext) -> list[Parameter]:
+    def get_params(self, ctx: "ClickContext") -> "list[Parameter]":
         """Parameters by panel, the most used first in each (the order --help shows)."""
         return sorted(super().get_params(ctx), key=_help_rank)
 
-    def format_options(self, ctx: ClickContext, formatter: HelpFormatter) -> None:
+    def format_options(self, ctx: "ClickContext", formatter: "HelpFormatter") -> None:
         """Each panel as a section of plain text: --help stays fast (it never imports Rich)."""
         sections: dict[str, list[tuple[str, str]]] = {}
         for param in self.get_params(ctx):
@@ -93,7 +91,7 @@ class _FetchCommand(TyperCommand):
             with formatter.section(panel):
                 formatter.write_dl(records)
 
-    def parse_args(self, ctx: ClickContext, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: "ClickContext", args: list[str]) -> list[str]:
         try:
             return super().parse_args(ctx, args)
         except _USAGE_ERROR as exc:
@@ -102,7 +100,7 @@ class _FetchCommand(TyperCommand):
             raise
 
 
-def _suggest(error: NoSuchOption, params: list[Parameter]) -> None:
+def _suggest(error: "NoSuchOption", params: "list[Parameter]") -> None:
     """Suggest the one option closest to an unknown one, if it is close."""
     import difflib  # only a mistyped command line pays for it
 
@@ -113,11 +111,11 @@ def _suggest(error: NoSuchOption, params: list[Parameter]) -> None:
         error.message = f"{error.message} (did you mean {close[0]}?)"
 
 
-def _panel(param: Parameter) -> str:
+def _panel(param: "Parameter") -> str:
     return getattr(param, "rich_help_panel", None) or _OTHER
 
 
-def _help_rank(param: Parameter) -> tuple[int, bool, bool]:
+def _help_rank(param: "Parameter") -> tuple[int, bool, bool]:
     argument = param.param_type_name == "argument"
     return _PANELS.index(_panel(param)), not argument, not set(param.opts) & set(_MOST_USED)
 
