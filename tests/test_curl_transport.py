@@ -663,6 +663,10 @@ TOLERATED = {
     ),
     "a folded header line": ok(headers=b"X-Fold: a\r\n b\r\n"),
     "a body delimited by closing": b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nhello",
+    "trailers after a chunked body": (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: Link\r\n\r\n"
+        b"5\r\nhello\r\n0\r\nLink: </trailer>\r\n\r\n"
+    ),
 }
 
 
@@ -839,6 +843,42 @@ async def test_a_body_that_stalls_is_a_read_timeout_but_a_paused_one_is_not() ->
         )
         await asyncio.sleep(0.8)  # we hold the transfer paused: not the server's fault
         assert len(await response.aread()) == size
+
+
+@asynchronous
+async def test_a_head_whose_body_never_starts_still_gives_its_status() -> None:
+    async def head_only(
+        head: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
+        await silent(head, reader, writer)
+
+    timeouts = {**TIMEOUTS, "read": 0.3}
+    async with raw_server(head_only) as server, CurlTransport(max_connections=1) as transport:
+        response = await transport.handle_async_request(
+            request("GET", server.url(), timeouts=timeouts)
+        )
+        assert response.status_code == 200  # the head counts although no body byte came
+        with pytest.raises(httpx.ReadTimeout):
+            await response.aread()
+
+
+@asynchronous
+async def test_head_lines_that_trickle_in_are_data_for_the_read_timeout() -> None:
+    async def trickle_head(
+        head: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\n")
+        for number in range(6):  # 6 x 0.15 s: twice the read timeout in all, never 0.3 s idle
+            await asyncio.sleep(0.15)
+            writer.write(b"X-Slow-%d: yes\r\n" % number)
+            await writer.drain()
+        writer.write(b"Content-Length: 5\r\n\r\nhello")
+
+    timeouts = {**TIMEOUTS, "read": 0.3}
+    async with raw_server(trickle_head) as server, CurlTransport(max_connections=1) as transport:
+        response = await fetch(transport, "GET", server.url(), timeouts=timeouts)
+    assert response.content == b"hello" and response.headers["x-slow-5"] == "yes"
 
 
 # --- content decoding ------------------------------------------------------------------------

@@ -509,37 +509,33 @@ async def test_a_body_past_its_limit_ends_without_error_past_the_limit(wire: Wir
     assert cut == (wire.name == ROUTER)
 
 
-# --- the fetcher's own deadline, on a wire that never calls trace ----------------------
+# --- 1. the attempt deadline: started once a slot is assigned, enforced by the wire ------
 
 
-class Untraced(Wires):
-    """The client's own router onto the curl wire, with the trace extension taken off.
-
-    Every request still goes to a real CurlTransport; only the "trace" extension
-    is removed before it gets there, so the wire never says when a connection
-    was assigned.
-    """
-
-    def __init__(self, spec: RequestSpec, connections: int) -> None:
-        super().__init__(spec, connections)
-        self.traces_seen = 0
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.traces_seen += "trace" in request.extensions
-        request.extensions = {k: v for k, v in request.extensions.items() if k != "trace"}
-        return await super().handle_async_request(request)
+@pytest.mark.timeout(5)
+@pytest.mark.parametrize("wire", wires(router=True))
+@asynchronous
+async def test_the_wire_ends_a_trickling_body_at_the_attempt_deadline(wire: WireKind) -> None:
+    async with serving() as (server, _site), opened(wire, 1) as transport:
+        attempt = Attempt(timeout=0.3)
+        url = server.base_url + "/trickle?bytes=1000&delay=0.05"
+        response = await transport.handle_async_request(
+            request(url, extensions=attempt.extensions())
+        )
+        with pytest.raises(httpx.TimeoutException):
+            await read_raw(response)
+        assert attempt.expired()
+        attempt.slot.release()
 
 
 @pytest.mark.timeout(5)
 @asynchronous
-async def test_a_trickling_body_times_out_on_a_wire_that_never_traces() -> None:
+async def test_a_trickling_body_times_out_with_the_deadline_in_the_message() -> None:
     spec = RequestSpec(timeout=0.5, retries=0)
-    wire = Untraced(spec, 1)
     # As make_client builds it, with a read timeout far past --timeout: only the
-    # fetcher's total deadline (started at the response head) can end this.
-    client = Client(wire=wire, timeout=httpx.Timeout(30.0), follow_redirects=False)
+    # attempt's total deadline can end this.
+    client = Client(wire=Wires(spec, 1), timeout=httpx.Timeout(30.0), follow_redirects=False)
     async with serving() as (server, _site), client:
         url = server.base_url + "/trickle?bytes=1000&delay=0.05"
         result = await fetch_one(client, UrlRecord(source="t", line=1, url=url), spec)
-    assert wire.traces_seen == 1
     assert (result.error, result.message) == (ErrorKind.TIMEOUT, "no complete response within 0.5s")

@@ -33,6 +33,7 @@ import base64
 import os
 import sys
 from collections.abc import Callable
+from math import ceil
 from typing import Any
 
 import certifi
@@ -124,12 +125,17 @@ class CurlTransport(httpx.AsyncBaseTransport):
         multi = self._bind()
         release = await self._acquire(request, timeouts.get("pool"))
         try:
+            attempt = extensions.get(ATTEMPT)
             trace = extensions.get("trace")
-            if release is not None and trace is not None:
-                await trace("connection.assigned", {})
+            if release is not None:  # a connection is assigned: the deadline starts
+                if isinstance(attempt, Attempt):
+                    attempt.assigned()
+                if trace is not None:
+                    await trace("connection.assigned", {})
+            remaining = attempt.remaining() if isinstance(attempt, Attempt) else None
             chunked = b"transfer-encoding" in names
             upload = (body, chunked)
-            transfer = self._start(multi, request, url, headers, upload, timeouts, limit)
+            transfer = self._start(multi, request, url, headers, upload, timeouts, limit, remaining)
         except BaseException:
             if release is not None:
                 release()
@@ -217,17 +223,24 @@ class CurlTransport(httpx.AsyncBaseTransport):
         upload: tuple[bytes | None, bool],
         timeouts: dict[str, float | None],
         limit: int | None,
+        remaining: float | None,
     ) -> Transfer:
-        """Configure a free (or new) easy handle for the request and add it to the multi."""
+        """Configure a free (or new) easy handle for the request and add it to the multi.
+
+        `remaining`: seconds left to the attempt's deadline, libcurl's limit for the
+        whole transfer (None: none).
+        """
         assert self._loop is not None
         handle = self._free.pop() if self._free else pycurl.Curl()
         transfer = Transfer(handle, request, self._loop, self._abort, limit, self._held)
         try:
             self._configure(handle, request, headers, upload, timeouts.get("connect"))
             setopt = handle.setopt
+            # 0 is "no limit" to libcurl: a deadline already past gets 1 ms.
+            setopt(pycurl.TIMEOUT_MS, 0 if remaining is None else max(1, ceil(remaining * 1000)))
             setopt(pycurl.URL, url)
             setopt(pycurl.REQUEST_TARGET, self._request_target(request.url))
-            setopt(pycurl.HEADERFUNCTION, transfer.on_header)
+            setopt(pycurl.HEADERFUNCTION, transfer.lines.append)
             setopt(pycurl.WRITEFUNCTION, transfer.on_write)
             multi.add(handle)
         except BaseException:
@@ -310,7 +323,7 @@ class CurlTransport(httpx.AsyncBaseTransport):
                 # 127.0.0.1 answered): it is the cause only of a socket failure.
                 os_errno=handle.getinfo(pycurl.OS_ERRNO) if code in _SOCKET_CODES else 0,
             )
-        elif not transfer.head.done():
+        elif not transfer.head.done() and transfer.final_head() is None:
             error = httpx.RemoteProtocolError("no response head", request=transfer.request)
         self._recycle(transfer, clean=error is None)
         transfer.finish(error)
@@ -355,6 +368,10 @@ class CurlTransport(httpx.AsyncBaseTransport):
             delay = read if transfer.paused else read / 4
             transfer.timer = self._loop.call_later(delay, self._check_read, transfer, read)
             return
+        if len(transfer.lines) > transfer.lines_seen:
+            # Head lines arrived since the last check (when is not recorded): count from now.
+            transfer.lines_seen = len(transfer.lines)
+            transfer.last = now
         since = max(transfer.last, transfer.started + ready)
         if now - since < read:
             transfer.timer = self._loop.call_at(since + read, self._check_read, transfer, read)

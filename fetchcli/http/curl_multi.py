@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import io
 import select
+import time
 import warnings
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -265,7 +266,6 @@ class Transfer:
 
     __slots__ = (
         "_abort",
-        "_clock",
         "_held",
         "_loop",
         "_waiter",
@@ -278,6 +278,7 @@ class Transfer:
         "head",
         "last",
         "lines",
+        "lines_seen",
         "paused",
         "peak",
         "release",
@@ -302,9 +303,9 @@ class Transfer:
         self.request = request
         self._loop = loop
         self._abort = abort
-        self._clock = loop.time
         self.head: asyncio.Future[None] = loop.create_future()  # set once the head is complete
-        self.lines: list[bytes] = []  # the status line and header lines of the final response
+        self.lines: list[bytes] = []  # every head line libcurl gave (see final_head)
+        self.lines_seen = 0  # how many of them the read timeout check has seen
         self.chunks: deque[bytes] = deque()
         self.buffered = self.peak = 0
         self.paused = self.done = False
@@ -312,30 +313,42 @@ class Transfer:
         self.stopped = False  # the write callback ended the transfer at the limit
         self.explosive: bool | None = None  # whether its coding can expand past libcurl's buffer
         self.error: Exception | None = None
-        self.started = self.last = loop.time()  # `last`: when bytes last arrived
+        self.started = self.last = time.monotonic()  # `last`: when body bytes last arrived
         self.release: Callable[[], None] | None = None  # the connection slot, if we hold it
         self.timer: asyncio.TimerHandle | None = None  # the read timeout check
         self._waiter: asyncio.Future[None] | None = None
 
     def response_head(self) -> tuple[bytes, int, bytes, list[tuple[bytes, bytes]]]:
         """The final head: HTTP version, status code, reason phrase and header fields."""
-        status_line, *lines = self.lines
+        head = self.final_head()
+        if not head:
+            raise httpx.RemoteProtocolError("no response head", request=self.request)
+        status_line, *lines = head
         version, _, rest = status_line.rstrip().partition(b" ")
         code, _, reason = rest.partition(b" ")
         if not (code.isdigit() and len(code) == 3):  # libcurl checks HTTP/1; be sure anyway
             raise httpx.RemoteProtocolError(f"invalid status line {status_line!r}")
         return version, int(code), reason, _parse_headers(lines)
 
-    def on_header(self, line: bytes) -> None:
-        """CURLOPT_HEADERFUNCTION: one header line; a blank line ends a head."""
-        if self.head.done():
-            return  # trailers, or a transfer already given up
-        self.last = self._clock()
-        if line not in (b"\r\n", b"\n"):
-            self.lines.append(line)
-        elif self.lines and _interim(self.lines[0]):
-            self.lines = []  # 100 Continue, 103 Early Hints: the real head follows
-        elif self.lines:
+    def final_head(self) -> list[bytes] | None:
+        """The status line and header lines of the final response; None until it is complete.
+
+        libcurl gives every head line, interim responses (100 Continue, 103 Early Hints)
+        and trailers included, to `lines.append` (CURLOPT_HEADERFUNCTION, no Python call
+        per line); the final head is the first non-interim one that a blank line ended.
+        """
+        start = 0
+        lines = self.lines
+        for end, line in enumerate(lines):
+            if line == b"\r\n" or line == b"\n":
+                if end > start and not _interim(lines[start]):
+                    return lines[start:end]
+                start = end + 1
+        return None
+
+    def _head_arrived(self) -> None:
+        """Let the response be returned if its head is complete (the body, or the end, came)."""
+        if not self.head.done() and self.final_head() is not None:
             self.head.set_result(None)
 
     def on_write(self, data: bytes) -> int | None:
@@ -352,13 +365,13 @@ class Transfer:
         self.room -= size
         if self.room < 0 and self.stopped:
             return 0  # offered again after the stop: nothing more is kept
-        if not self.head.done() and self.lines:
-            self.head.set_result(None)
+        if not self.head.done():
+            self._head_arrived()
         self.chunks.append(data)
         self.buffered += size
         self._held.bytes += size
         self.peak = max(self.peak, self.buffered)
-        self.last = self._clock()
+        self.last = time.monotonic()
         self._wake()
         if self.room < 0:
             self.stopped = True
@@ -391,7 +404,7 @@ class Transfer:
         self._held.bytes -= len(chunk)
         if self.paused and self.buffered <= LOW_WATER and not self.done:
             self.paused = False
-            self.last = self._clock()
+            self.last = time.monotonic()
             try:
                 self.handle.pause(pycurl.PAUSE_CONT)  # may deliver the held chunk right away
             except pycurl.error as exc:
@@ -411,9 +424,11 @@ class Transfer:
             self._waiter = None
 
     def finish(self, error: Exception | None) -> None:
-        """Mark the end; a head still awaited gets the error (or is cancelled without one)."""
+        """Mark the end; a head still awaited comes now if it is complete (the body then
+        raises the error), else gets the error (or is cancelled without one)."""
         self.done = True
         self.error = error
+        self._head_arrived()
         if not self.head.done():
             if error is None:
                 self.head.cancel()

@@ -119,45 +119,39 @@ async def _attempt(
     client: Client, url: str, method: str, spec: RequestSpec, last_try: bool, as_sent: bool
 ) -> _Attempt:
     outcome = _Attempt()
-    deadline = asyncio.timeout(None)
-
-    def start_deadline() -> None:
-        if deadline.when() is None:
-            deadline.reschedule(asyncio.get_running_loop().time() + spec.timeout)
-
-    wire = Attempt(start_deadline)  # one connection slot for the attempt, redirects included
+    # One connection slot and one deadline for the attempt, redirects included; the wire
+    # enforces the deadline (it starts once a connection is assigned).
+    wire = Attempt(timeout=spec.timeout)
     response: httpx.Response | None = None
     try:
-        async with deadline:
-            extensions = wire.extensions()
-            extensions[BODY_LIMIT] = spec.max_body  # the wire stops decoding past it
-            if as_sent:
-                extensions[AS_SENT] = True
-            request = client.new_request(method, url, extensions)
-            outcome.sent = True
-            while True:
-                response = await client.send_once(request)
-                start_deadline()  # at the latest: the body is always under the deadline
-                # The URL as given until a redirect: httpx's normal form may differ.
-                outcome.final_url = str(response.url) if outcome.redirects else url
-                if not spec.follow:
-                    break
-                try:
-                    next_request = client.redirect(request, response)
-                except Exception as exc:  # httpx.InvalidURL is no HTTPError
-                    outcome.error, outcome.message = classify(exc)
-                    _bad_location(outcome, response, url, spec)
-                    return outcome
-                if next_request is None:
-                    break
-                if outcome.redirects >= spec.max_redirects:
-                    outcome.error = ErrorKind.TOO_MANY_REDIRECTS
-                    outcome.message = f"more than {spec.max_redirects} redirects"
-                    return outcome
-                outcome.redirects += 1
-                request = next_request
-                await drain(response)
-            await _read(response, outcome, spec, url, skip_body=not last_try)
+        extensions = wire.extensions()
+        extensions[BODY_LIMIT] = spec.max_body  # the wire stops decoding past it
+        if as_sent:
+            extensions[AS_SENT] = True
+        request = client.new_request(method, url, extensions)
+        outcome.sent = True
+        while True:
+            response = await client.send_once(request)
+            # The URL as given until a redirect: httpx's normal form may differ.
+            outcome.final_url = str(response.url) if outcome.redirects else url
+            if not spec.follow:
+                break
+            try:
+                next_request = client.redirect(request, response)
+            except Exception as exc:  # httpx.InvalidURL is no HTTPError
+                outcome.error, outcome.message = classify(exc)
+                _bad_location(outcome, response, url, spec)
+                return outcome
+            if next_request is None:
+                break
+            if outcome.redirects >= spec.max_redirects:
+                outcome.error = ErrorKind.TOO_MANY_REDIRECTS
+                outcome.message = f"more than {spec.max_redirects} redirects"
+                return outcome
+            outcome.redirects += 1
+            request = next_request
+            await drain(response)
+        await _read(response, outcome, spec, url, skip_body=not last_try)
     except SaveError:
         raise  # our disk, not the URL, failed: the run stops and says so
     except Exception as exc:  # every failure becomes a classified result
@@ -169,8 +163,7 @@ async def _attempt(
         if response is not None:
             await response.aclose()
         wire.slot.release()
-    if deadline.expired():
-        outcome.error = ErrorKind.TIMEOUT
+    if outcome.error is ErrorKind.TIMEOUT and wire.expired():
         outcome.message = f"no complete response within {spec.timeout:g}s"
     return outcome
 

@@ -6,11 +6,14 @@ API: `Request` in, `Response` out). The fetcher gives each attempt one
 httpx's own documented `trace` extension (which httpcore's transport calls
 too). A transport must:
 
-1. Call `request.extensions["trace"]` (when present) once a connection is
-   assigned to the request, before sending. The attempt deadline (`-t`)
-   starts there, so time spent waiting for a free connection is never timed.
-   (A transport that never calls it still gets a deadline: the fetcher starts
-   it when the response head arrives at the latest.)
+1. Once a connection is assigned to the request, before sending, call
+   `Attempt.assigned()` of the request's `ATTEMPT` (or, without one,
+   `request.extensions["trace"]` when present). The attempt deadline (`-t`)
+   starts there, so time spent waiting for a free connection is never timed,
+   and the transport enforces it: a request or body still running at
+   `Attempt.deadline` fails with `httpx.TimeoutException` (the libcurl wire
+   gives each transfer what remains of it as CURLOPT_TIMEOUT_MS, so the clock
+   runs in C, not in a timer per request).
 2. Hold at most one connection slot per attempt: when the request carries an
    `Attempt` whose `slot` is free, put its release in the slot (`slot.hold`)
    instead of releasing at the end of the body, so that the attempt keeps it
@@ -44,6 +47,7 @@ too). A transport must:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol
 
@@ -78,24 +82,42 @@ class PoolSlot:
 
 
 class Attempt:
-    """One attempt's state shared with the transport: its connection slot and deadline start.
+    """One attempt's state shared with the transport: its connection slot and its deadline.
 
-    Usage: `attempt = Attempt(start_deadline)`; `request.extensions |= attempt.extensions()`.
+    Usage: `attempt = Attempt(timeout=10.0)`; `request.extensions |= attempt.extensions()`;
+    after a failure, `attempt.expired()` says whether the deadline ended it.
     """
 
-    __slots__ = ("_on_assigned", "slot")
+    __slots__ = ("_on_assigned", "deadline", "slot", "timeout")
 
-    def __init__(self, on_assigned: Callable[[], None]) -> None:
+    def __init__(
+        self, on_assigned: Callable[[], None] | None = None, *, timeout: float | None = None
+    ) -> None:
         self.slot = PoolSlot()
         self._on_assigned = on_assigned
+        self.timeout = timeout  # seconds from the first connection assigned; None: no deadline
+        self.deadline: float | None = None  # on the time.monotonic() clock, once assigned
 
     def extensions(self) -> dict[str, object]:
         """The request extensions that carry this attempt to the transport."""
-        return {"trace": self._trace, ATTEMPT: self}
+        return {ATTEMPT: self}
 
-    async def _trace(self, _event: str, _info: object) -> None:
-        # The transport's first trace event comes once a connection is assigned.
-        self._on_assigned()
+    def assigned(self) -> None:
+        """A connection is assigned to one of the attempt's requests: the deadline starts."""
+        if self.deadline is None and self.timeout is not None:
+            self.deadline = time.monotonic() + self.timeout
+        if self._on_assigned is not None:
+            self._on_assigned()
+
+    def remaining(self) -> float | None:
+        """Seconds left before the deadline (0 once past it); None: no deadline (yet)."""
+        if self.deadline is None:
+            return None
+        return max(0.0, self.deadline - time.monotonic())
+
+    def expired(self) -> bool:
+        """Whether the deadline has passed."""
+        return self.deadline is not None and time.monotonic() >= self.deadline
 
 
 class Wire(Protocol):
