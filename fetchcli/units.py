@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import math
 import re
-from fractions import Fraction
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fractions import Fraction
 
 # Digits with an optional fraction (and, but for sizes, exponent); no sign, so
 # negatives, nan and inf fail. A size has no exponent: `1e999999999` bytes would
@@ -79,7 +82,7 @@ def parse_size(text: str, flag: str) -> int:
     match = _SIZE.fullmatch(text)
     if match is None or len(match["number"]) > _MAX_SIZE_DIGITS:
         raise _invalid("size", text, flag)
-    number = Fraction(match["number"])
+    number = _exact(match["number"])
     prefix = match["prefix"]
     if prefix is None and number.denominator != 1:
         raise _invalid("size", text, flag)  # a fraction of a byte
@@ -134,6 +137,19 @@ def format_size(size: int) -> str:
         if size and size % unit == 0:
             return f"{size // unit}{name}"
     return f"{size}B"
+
+
+def _exact(digits: str) -> int | Fraction:
+    """A size's number, exactly: an int, or a Fraction when it has a decimal point.
+
+    `fractions` (and `decimal`, which it imports) is loaded only for a fraction such as
+    `1.5K`: the default --max-body, parsed by every run, is a whole number.
+    """
+    if "." not in digits:
+        return int(digits)
+    from fractions import Fraction
+
+    return Fraction(digits)
 
 
 def _invalid(kind: str, text: str, flag: str) -> ValueError:

@@ -6,6 +6,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
+from functools import cache
 from typing import TypeVar
 from urllib.parse import urlsplit
 
@@ -32,19 +33,24 @@ def parse_accept(text: str) -> frozenset[int]:
     return frozenset(codes)
 
 
-_AGE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)([smhd]?)", re.IGNORECASE)
 _AGE_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 def parse_age(text: str) -> float:
     """Seconds in a `--max-cache-age` value: `90s`, `15m`, `2h`, `1d` or bare seconds."""
-    match = _AGE.fullmatch(text.strip())
+    match = _age().fullmatch(text.strip())
     if match is None:
         raise ValueError(
             "--max-cache-age expects seconds or a number with an s, m, h or d suffix"
             f" such as 90s, 15m, 2h, 1d (got {text!r})"
         )
     return float(match.group(1)) * _AGE_UNITS[match.group(2).lower()]
+
+
+@cache
+def _age() -> re.Pattern[str]:
+    """A --max-cache-age value (compiled on first use: a case-blind pattern takes ~0.6 ms)."""
+    return re.compile(r"(\d+(?:\.\d*)?|\.\d+)([smhd]?)", re.IGNORECASE)
 
 
 def parse_header(text: str) -> tuple[str, str]:

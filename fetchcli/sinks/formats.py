@@ -6,18 +6,15 @@
 
 from __future__ import annotations
 
-import csv
 import io
-import json
 import re
+from collections.abc import Callable
 from enum import StrEnum
+from functools import cache
 from typing import Any, Protocol
 
 from fetchcli.model import FIELDS, ErrorKind, FetchResult
 from fetchcli.text import human_size, redact_url, safe_text
-
-# JSON escapes C0 itself; DEL, C1 and bidi overrides pass through json.dumps unescaped.
-_JSON_UNSAFE = re.compile(r"[\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 class Format(StrEnum):
@@ -66,10 +63,23 @@ def format_text(result: FetchResult, *, bodiless: bool = False) -> str:
 
 def format_jsonl(result: FetchResult) -> str:
     """One JSON object with the contract's keys in order."""
-    line = json.dumps(_shown(result), ensure_ascii=False)
-    if _JSON_UNSAFE.search(line):
-        line = _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", line)
+    dumps, unsafe = _json_tools()
+    line = dumps(_shown(result), ensure_ascii=False)
+    if unsafe.search(line):
+        line = unsafe.sub(lambda m: f"\\u{ord(m.group()):04x}", line)
     return line
+
+
+@cache
+def _json_tools() -> tuple[Callable[..., str], re.Pattern[str]]:
+    """json.dumps, and what it leaves unescaped that a line must not hold.
+
+    JSON escapes C0 itself; DEL, C1 and bidi overrides pass through json.dumps unescaped.
+    Loaded on first use: a run in another format does not import json.
+    """
+    import json
+
+    return json.dumps, re.compile(r"[\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 class Formatter(Protocol):
@@ -129,6 +139,8 @@ class CsvFormat(_LineFormat):
     """RFC 4180 quoting; null is an empty field, booleans are true/false; a header row."""
 
     def __init__(self) -> None:
+        import csv  # only a csv run pays for it
+
         self._buffer = io.StringIO()
         self._writer = csv.writer(self._buffer, lineterminator="")
 
