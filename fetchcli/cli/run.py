@@ -13,9 +13,7 @@ summary and the exit code happen after it has stopped.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import shlex
 import stat
 import sys
 import threading
@@ -32,16 +30,10 @@ from fetchcli.cli.signals import GentleStop, exit_at_once_on_signal
 from fetchcli.cli.terminal import Terminal
 from fetchcli.cli.usage import RunSettings, UsageProblem, documents_to_read, sources_to_read
 from fetchcli.engine.loop import run as run_loop
-from fetchcli.engine.workers import WorkerError
-from fetchcli.http.save import SaveError
 from fetchcli.model import FetchResult, Page, UrlRecord
 from fetchcli.options import FetchOptions, Method
-from fetchcli.sinks import resume
-from fetchcli.sinks.cache import CacheError
-from fetchcli.sinks.dump import dump_header, dump_line
 from fetchcli.sinks.failures import FailureList
 from fetchcli.sinks.formats import make_formatter
-from fetchcli.sinks.resume import ResumeState
 from fetchcli.sinks.summary import Summary, SummaryFigures
 from fetchcli.sinks.writer import LineSink
 from fetchcli.sources.readers import (
@@ -57,6 +49,7 @@ from fetchcli.sources.rules import InputFilter, SourceStats
 if TYPE_CHECKING:
     from fetchcli.demo.check import DemoCheck
     from fetchcli.sinks.report import Report
+    from fetchcli.sinks.resume import ResumeState
     from fetchcli.sources.walk import Document
 
 
@@ -138,6 +131,8 @@ class Run:
 
     def _load_resume(self) -> ResumeState:
         """Read the earlier results (they count in summary and report); cut a partial last line."""
+        from fetchcli.sinks import resume
+
         output = self.settings.output
         assert output is not None  # usage_problems() made sure
 
@@ -179,9 +174,9 @@ class Run:
             self.terminal.reader_gone()
         except OSError as exc:  # a source failed part-way: say so, keep what was done
             self.input_error = f"fetchcli: error: reading input failed: {exc}"
-        except (CacheError, resume.ResumeError, SaveError) as exc:
+        except _loaded(_PART_ERRORS) as exc:  # --cache, --resume or --save failed part-way
             self.input_error = f"fetchcli: error: {exc}"
-        except WorkerError as exc:  # a --workers process died: finished results are written
+        except _loaded(_WORKER_ERRORS) as exc:  # a --workers process died: results are written
             self.fatal = f"fetchcli: error: {exc}; rerun with --resume to finish"
         finally:
             await self.terminal.finish()
@@ -286,6 +281,8 @@ class Run:
 
     async def _dump(self, records: AsyncIterator[UrlRecord]) -> None:
         """--dump: the links that would be checked, in --format, and nothing fetched."""
+        from fetchcli.sinks.dump import dump_header, dump_line
+
         fmt = self.settings.output_format
         header = dump_header(fmt)
         if header is not None:
@@ -315,6 +312,8 @@ class Run:
         """--summary-json and --report, written once the run has ended (off the event loop)."""
         interrupted = self.signals.received is not None
         if self.settings.summary_json is not None:
+            import json
+
             text = json.dumps(figures.to_json(), indent=2) + "\n"
             try:
                 self.settings.summary_json.write_text(text, encoding="utf-8")
@@ -420,8 +419,26 @@ _COUNTED_AFTER_A_STOP = 8 * 1024 * 1024
 
 def _resume_command() -> str:
     """This command line with --resume: it skips what the -o FILE already holds."""
+    import shlex
+
     args = [arg for arg in sys.argv[1:] if arg not in ("--resume", "--append")]
     return shlex.join(["fetchcli", *args, "--resume"])
+
+
+# The errors of parts that only some runs use, named by module, so that a run does not import
+# sqlite3 (--cache) or pickle (--workers) just to name an error: one whose module was never
+# imported was never raised.
+_PART_ERRORS = (
+    ("fetchcli.sinks.cache", "CacheError"),
+    ("fetchcli.sinks.resume", "ResumeError"),
+    ("fetchcli.http.save", "SaveError"),
+)
+_WORKER_ERRORS = (("fetchcli.engine.workers", "WorkerError"),)
+
+
+def _loaded(errors: tuple[tuple[str, str], ...]) -> tuple[type[Exception], ...]:
+    """The error classes among `errors` whose modules are imported (an except clause's tuple)."""
+    return tuple(getattr(sys.modules[name], error) for name, error in errors if name in sys.modules)
 
 
 def _has_content(path: Path | None) -> bool:
