@@ -28,7 +28,6 @@ STDIN = "-"
 DEFAULT_EXTENSIONS = (".md", ".markdown", ".mdx", ".html", ".htm", ".rst", ".txt")
 
 _MAGIC = re.compile(r"[*?[]")
-_PAGE = re.compile(r"https?://", re.IGNORECASE)
 _SEPARATORS = tuple({os.sep, os.altsep or os.sep})
 _BOM = b"\xef\xbb\xbf"
 # An ignore file's rules and the length of its folder's path with a trailing separator,
@@ -36,6 +35,12 @@ _BOM = b"\xef\xbb\xbf"
 _Layer = tuple[int, "GitIgnoreSpec"]
 # What makes two sources the same document: the resolved path, "-", or the page URL.
 _Found = tuple[str, "Document"]
+
+
+@functools.cache
+def _page() -> re.Pattern[str]:
+    """A page SOURCE (compiled on first use: only a SOURCE that is no file needs it)."""
+    return re.compile(r"https?://", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -129,7 +134,7 @@ class _Walker:
                 return self._folder(source)
             return [(os.path.realpath(source), Document(name=source, path=Path(source)))], None
         # Before the glob test: a URL's `?` is not a wildcard.
-        if _PAGE.match(source):
+        if _page().match(source):
             return [(source, Document(name=source, path=None, url=source))], None
         if _MAGIC.search(source):
             return self._glob(source)
