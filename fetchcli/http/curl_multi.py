@@ -266,6 +266,7 @@ class Transfer:
 
     __slots__ = (
         "_abort",
+        "_final",
         "_held",
         "_loop",
         "_waiter",
@@ -306,6 +307,7 @@ class Transfer:
         self.head: asyncio.Future[None] = loop.create_future()  # set once the head is complete
         self.lines: list[bytes] = []  # every head line libcurl gave (see final_head)
         self.lines_seen = 0  # how many of them the read timeout check has seen
+        self._final: list[bytes] | None = None  # the final head, once found
         self.chunks: deque[bytes] = deque()
         self.buffered = self.peak = 0
         self.paused = self.done = False
@@ -337,12 +339,15 @@ class Transfer:
         and trailers included, to `lines.append` (CURLOPT_HEADERFUNCTION, no Python call
         per line); the final head is the first non-interim one that a blank line ended.
         """
+        if self._final is not None:
+            return self._final
         start = 0
         lines = self.lines
         for end, line in enumerate(lines):
             if line == b"\r\n" or line == b"\n":
                 if end > start and not _interim(lines[start]):
-                    return lines[start:end]
+                    self._final = lines[start:end]
+                    return self._final
                 start = end + 1
         return None
 
@@ -368,11 +373,15 @@ class Transfer:
         if not self.head.done():
             self._head_arrived()
         self.chunks.append(data)
-        self.buffered += size
+        buffered = self.buffered = self.buffered + size
         self._held.bytes += size
-        self.peak = max(self.peak, self.buffered)
-        self.last = time.monotonic()
-        self._wake()
+        if buffered > self.peak:
+            self.peak = buffered
+        if self.timer is not None:  # only the read timeout looks at it
+            self.last = time.monotonic()
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
         if self.room < 0:
             self.stopped = True
             return 0  # short of len(data): libcurl ends the transfer, CURLE_WRITE_ERROR
