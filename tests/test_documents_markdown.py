@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from unittest import mock
 
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from markdown_it.token import Token
 
@@ -393,6 +393,11 @@ _LINES = st.one_of(st.just(""), st.tuples(_MARKERS, _TEXTS).map("".join))
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 @given(st.lists(_LINES, max_size=12), st.booleans())
+@example(["see [o", "2. c](c.md) `k"], True)  # `2.` cannot interrupt a paragraph: one link
+@example(["1. [o", "2. c](c.md)"], False)  # a new item: no link
+@example(["- [o", "c](c.md)", "", "k` [a](b.md)"], True)  # a lazy continuation line
+@example(["```", "[o", "  ```", "c](c.md)"], False)  # a fence closed by an indented run
+@example(["# [o", "c](c.md)", "````", "x"], True)  # a heading is one line; unclosed fence
 def test_the_simple_block_reading_gives_what_markdown_it_gives(
     lines: list[str], newline: bool
 ) -> None:

@@ -14,9 +14,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from fetchcli.sources.documents.html import html_anchors, html_base_href, html_hits
-from fetchcli.sources.documents.markdown import markdown_anchors, markdown_hits
-from fetchcli.sources.documents.rst import rst_anchors, rst_hits
 from fetchcli.sources.documents.text import Hit, LineIndex, find_bare_urls, normalize_newlines
 
 __all__ = ["DocumentKind", "Link", "anchors", "base_href", "extract_links", "kind_for"]
@@ -62,18 +59,38 @@ def _text_hits(text: str, *, include_verbatim: bool = False) -> list[Hit]:
     return find_bare_urls(text)  # plain text has no verbatim parts
 
 
-_EXTRACTORS: dict[DocumentKind, _Extractor] = {
-    DocumentKind.MARKDOWN: markdown_hits,
-    DocumentKind.HTML: html_hits,
-    DocumentKind.RST: rst_hits,
-    DocumentKind.TEXT: _text_hits,
-}
-_ANCHORS: dict[DocumentKind, Callable[[str], set[str]]] = {
-    DocumentKind.MARKDOWN: markdown_anchors,
-    DocumentKind.HTML: html_anchors,
-    DocumentKind.RST: rst_anchors,
-    DocumentKind.TEXT: lambda text: set(),
-}
+# Each parser is imported when a document of its kind first comes (markdown-it alone
+# takes ~35 ms to import, which an HTML-only tree need not pay).
+def _extractor(kind: DocumentKind) -> _Extractor:
+    if kind is DocumentKind.MARKDOWN:
+        from fetchcli.sources.documents.markdown import markdown_hits
+
+        return markdown_hits
+    if kind is DocumentKind.HTML:
+        from fetchcli.sources.documents.html import html_hits
+
+        return html_hits
+    if kind is DocumentKind.RST:
+        from fetchcli.sources.documents.rst import rst_hits
+
+        return rst_hits
+    return _text_hits
+
+
+def _anchor_reader(kind: DocumentKind) -> Callable[[str], set[str]]:
+    if kind is DocumentKind.MARKDOWN:
+        from fetchcli.sources.documents.markdown import markdown_anchors
+
+        return markdown_anchors
+    if kind is DocumentKind.HTML:
+        from fetchcli.sources.documents.html import html_anchors
+
+        return html_anchors
+    if kind is DocumentKind.RST:
+        from fetchcli.sources.documents.rst import rst_anchors
+
+        return rst_anchors
+    return lambda text: set()
 
 
 def kind_for(path: str) -> DocumentKind:
@@ -92,7 +109,7 @@ def extract_links(text: str, kind: DocumentKind, *, include_verbatim: bool = Fal
     [Link(url='docs/install.md', line=1, column=18)]
     """
     text = normalize_newlines(text)
-    hits = _EXTRACTORS[kind](text, include_verbatim=include_verbatim)
+    hits = _extractor(kind)(text, include_verbatim=include_verbatim)
     index = LineIndex(text)
     links = []
     for hit in sorted(hits, key=lambda hit: hit.offset):
@@ -107,7 +124,7 @@ def anchors(text: str, kind: DocumentKind) -> frozenset[str]:
     >>> sorted(anchors("# Usage\\n## Usage\\n", DocumentKind.MARKDOWN))
     ['usage', 'usage-1']
     """
-    return frozenset(_ANCHORS[kind](normalize_newlines(text)))
+    return frozenset(_anchor_reader(kind)(normalize_newlines(text)))
 
 
 def base_href(text: str) -> str | None:
@@ -116,4 +133,6 @@ def base_href(text: str) -> str | None:
     >>> base_href('<head><base href="https://example.org/docs/"></head>')
     'https://example.org/docs/'
     """
+    from fetchcli.sources.documents.html import html_base_href
+
     return html_base_href(normalize_newlines(text))

@@ -22,9 +22,9 @@ from markdown_it.rules_core.state_core import StateCore
 from markdown_it.rules_inline import StateInline, autolink, backtick, html_inline, image, link
 from markdown_it.token import Token
 
-from fetchcli.sources.documents.anchors import GithubSlugger
 from fetchcli.sources.documents.html import html_anchors, html_hits
 from fetchcli.sources.documents.markdown_blocks import Block, simple_blocks
+from fetchcli.sources.documents.slugs import GithubSlugger
 from fetchcli.sources.documents.text import Hit, LineIndex, find_bare_urls
 
 _Rule = Callable[[StateInline, bool], bool]

@@ -53,13 +53,11 @@ def simple_blocks(text: str) -> list[Block] | None:
     if "\r" in text or "\0" in text:
         return None
     lines = text.split("\n")
-    ends_with_newline = lines[-1] == ""
-    if ends_with_newline:
+    if ends_with_newline := lines[-1] == "":
         lines.pop()  # markdown-it counts no line after the last newline
     blocks: list[Block] = []
-    paragraph: list[str] = []  # the lines of the open paragraph
-    start = 0  # where it starts
-    item = False  # whether it is a list item's
+    paragraph: list[str] = []  # the lines of the open paragraph, where it starts, and
+    start, item = 0, False  # whether it is a list item's
 
     def close() -> None:
         if paragraph:
@@ -74,23 +72,18 @@ def simple_blocks(text: str) -> list[Block] | None:
         elif "|" in line or "]:" in line:
             return None  # a table row, or a reference definition
         elif line[0] == "#":
-            heading = _HEADING.match(line)
-            if heading is None or line.rstrip(" \t").endswith("#"):
-                return None  # not a heading, or one with a closing sequence
+            heading = _heading(line, number)
+            if heading is None:
+                return None
             close()
-            level = len(heading.group(1))
-            blocks.append(Block("heading", mdTrim(line[level:]), number, level))
+            blocks.append(heading)
         elif fence := _FENCE.match(line):
             close()
-            marker = fence.group(1) or fence.group(2)
-            closing = re.compile(re.escape(marker[0]) + f"{{{len(marker)},}}[ \t]*\\Z")
-            end = number + 1
-            while end < len(lines) and not closing.match(_unindented(lines[end])):
-                end += 1
-            code = lines[number + 1 : end]
-            last_newline = "\n" if code and (end < len(lines) or ends_with_newline) else ""
-            blocks.append(Block("fence", "\n".join(code) + last_newline, number))
-            number = end + 1
+            code, after = _fenced(
+                lines, number, fence.group(1) or fence.group(2), ends_with_newline
+            )
+            blocks.append(Block("fence", code, number))
+            number = after
             continue
         elif marker := _ITEM.match(line):
             ordinal = marker.group(2)
@@ -111,6 +104,30 @@ def simple_blocks(text: str) -> list[Block] | None:
         number += 1
     close()
     return blocks
+
+
+def _heading(line: str, number: int) -> Block | None:
+    """An ATX heading; None for a line that is not one or ends with a closing sequence."""
+    heading = _HEADING.match(line)
+    if heading is None or line.rstrip(" \t").endswith("#"):
+        return None
+    level = len(heading.group(1))
+    return Block("heading", mdTrim(line[level:]), number, level)
+
+
+def _fenced(lines: list[str], number: int, marker: str, ends_with_newline: bool) -> tuple[str, int]:
+    """The code of the fence opened on line `number` and the number of the line after it.
+
+    A run of at least the opening marker's length closes it (indented up to three
+    spaces); an unclosed fence runs to the end of the document.
+    """
+    closing = re.compile(re.escape(marker[0]) + f"{{{len(marker)},}}[ \t]*\\Z")
+    end = number + 1
+    while end < len(lines) and not closing.match(_unindented(lines[end])):
+        end += 1
+    code = lines[number + 1 : end]
+    last_newline = "\n" if code and (end < len(lines) or ends_with_newline) else ""
+    return "\n".join(code) + last_newline, end + 1
 
 
 def _unindented(line: str) -> str:

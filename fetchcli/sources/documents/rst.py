@@ -10,7 +10,7 @@ import bisect
 import re
 from dataclasses import dataclass
 
-from fetchcli.sources.documents.anchors import docutils_id
+from fetchcli.sources.documents.slugs import docutils_id
 from fetchcli.sources.documents.text import Hit, LineIndex, find_bare_urls
 
 _EXPLICIT = re.compile(r"([ \t]*)\.\.(?:[ \t]+|$)")
