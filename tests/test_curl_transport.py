@@ -277,6 +277,22 @@ async def test_only_the_given_headers_go_out_and_an_empty_one_is_sent_empty() ->
 
 
 @asynchronous
+async def test_each_origin_gets_its_own_host_from_a_reused_handle() -> None:
+    async with (
+        raw_server(reply(ok())) as first,
+        raw_server(reply(ok())) as second,
+        CurlTransport(max_connections=1) as transport,
+    ):
+        for server in (first, second, first):
+            await fetch(transport, "GET", server.url("/"), headers={"X-Same": "1"})
+        assert transport.free_handles == 1  # one handle carried all three
+    for server, count in ((first, 2), (second, 1)):
+        host = b"Host: 127.0.0.1:" + str(server.port).encode() + b"\r\n"
+        assert [head.count(b"Host:") for head in server.heads] == [1] * count
+        assert all(host in head and b"X-Same: 1\r\n" in head for head in server.heads)
+
+
+@asynchronous
 async def test_a_given_accept_header_is_kept() -> None:
     async with raw_server(reply(ok())) as server, CurlTransport(max_connections=1) as transport:
         await fetch(transport, "GET", server.url("/"), headers={"Accept": "text/html"})

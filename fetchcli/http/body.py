@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 from typing import cast
 
 import httpx
@@ -24,7 +24,7 @@ async def drain(response: httpx.Response) -> None:
     await response.aclose()
 
 
-async def decoded_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
+def decoded_chunks(response: httpx.Response) -> AsyncIterable[bytes]:
     """The body after content decoding, decoded a bounded piece at a time.
 
     httpx decodes each network chunk whole, so a 64 KiB gzip bomb chunk
@@ -35,14 +35,14 @@ async def decoded_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
     if encoding in ("", "identity"):
         # Nothing to decode: the stream itself, without httpx's per-chunk decoder layers.
         # httpx types Response.stream for both clients; an AsyncClient's streams are async.
-        async for chunk in cast(httpx.AsyncByteStream, response.stream):
-            yield chunk
-        return
+        return cast(httpx.AsyncByteStream, response.stream)
     decoder = _decoder(encoding)
     if decoder is None:
-        async for chunk in response.aiter_bytes():
-            yield chunk
-        return
+        return response.aiter_bytes()
+    return _decoded(response, decoder)
+
+
+async def _decoded(response: httpx.Response, decoder: zlib._Decompress) -> AsyncIterator[bytes]:
     try:
         async for raw in response.aiter_raw():
             data = decoder.decompress(raw, _DECODE_STEP)

@@ -286,9 +286,9 @@ class CurlTransport(httpx.AsyncBaseTransport):
                 set_body(handle, method, upload[0], chunked=upload[1])
             elif method != "GET":
                 setopt(pycurl.CUSTOMREQUEST, method)
-        if setup.headers is not headers:
+        if setup.headers is not headers and setup.headers != headers:
             setopt(pycurl.HTTPHEADER, headers)
-            setup.headers = headers
+        setup.headers = headers
         connect_ms = 0 if connect is None else max(1, round(connect * 1000))  # 0: libcurl's
         if setup.connect_ms != connect_ms:
             setopt(pycurl.CONNECTTIMEOUT_MS, connect_ms)
@@ -482,6 +482,10 @@ def _header_lines(
     for name, value in request.headers.raw:
         lower = name.lower()
         if credentials and lower == b"authorization":
+            continue
+        if lower == b"host" and value == url.netloc:
+            # libcurl sends this very Host itself: leaving it out keeps the lines of one
+            # header set equal across origins, so a handle moving between them keeps them.
             continue
         names.add(lower)
         # "Name:" would tell libcurl to drop the header; "Name;" sends it empty.
