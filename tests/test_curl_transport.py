@@ -834,21 +834,41 @@ async def test_a_server_that_never_answers_is_a_read_timeout() -> None:
     assert curl_code(caught.value) == pycurl.E_OPERATION_TIMEDOUT
 
 
-@asynchronous
-async def test_a_body_that_stalls_is_a_read_timeout_but_a_paused_one_is_not() -> None:
-    async def stall(
+def stalling(data: bytes) -> Respond:
+    """A server that sends `data` and then nothing more."""
+
+    async def respond(
         head: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npart")
+        writer.write(data)
         await silent(head, reader, writer)
 
+    return respond
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npart",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n",
+    ],
+    ids=["part of the body", "no body byte"],
+)
+@asynchronous
+async def test_a_body_that_stalls_is_a_read_timeout_after_its_status(data: bytes) -> None:
     timeouts = {**TIMEOUTS, "read": 0.3}
-    async with raw_server(stall) as server, CurlTransport(max_connections=1) as transport:
+    async with raw_server(stalling(data)) as server, CurlTransport(max_connections=1) as transport:
         response = await transport.handle_async_request(
             request("GET", server.url(), timeouts=timeouts)
         )
+        assert response.status_code == 200  # the head counts although the body stalls
         with pytest.raises(httpx.ReadTimeout):
             await response.aread()
+
+
+@asynchronous
+async def test_a_body_the_reader_holds_paused_is_no_read_timeout() -> None:
+    timeouts = {**TIMEOUTS, "read": 0.3}
     size, progress = 4 * MIB, [0]
     async with (
         raw_server(streaming(size, progress)) as server,
@@ -859,24 +879,6 @@ async def test_a_body_that_stalls_is_a_read_timeout_but_a_paused_one_is_not() ->
         )
         await asyncio.sleep(0.8)  # we hold the transfer paused: not the server's fault
         assert len(await response.aread()) == size
-
-
-@asynchronous
-async def test_a_head_whose_body_never_starts_still_gives_its_status() -> None:
-    async def head_only(
-        head: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
-        await silent(head, reader, writer)
-
-    timeouts = {**TIMEOUTS, "read": 0.3}
-    async with raw_server(head_only) as server, CurlTransport(max_connections=1) as transport:
-        response = await transport.handle_async_request(
-            request("GET", server.url(), timeouts=timeouts)
-        )
-        assert response.status_code == 200  # the head counts although no body byte came
-        with pytest.raises(httpx.ReadTimeout):
-            await response.aread()
 
 
 @asynchronous

@@ -59,38 +59,24 @@ def _text_hits(text: str, *, include_verbatim: bool = False) -> list[Hit]:
     return find_bare_urls(text)  # plain text has no verbatim parts
 
 
-# Each parser is imported when a document of its kind first comes (markdown-it alone
-# takes ~35 ms to import, which an HTML-only tree need not pay).
-def _extractor(kind: DocumentKind) -> _Extractor:
+def _parser(kind: DocumentKind) -> tuple[_Extractor, Callable[[str], set[str]]]:
+    """A kind's link extractor and anchor reader, imported when a document of it first comes.
+
+    (markdown-it alone takes ~35 ms to import, which an HTML-only tree need not pay.)
+    """
     if kind is DocumentKind.MARKDOWN:
-        from fetchcli.sources.documents.markdown import markdown_hits
+        from fetchcli.sources.documents.markdown import markdown_anchors, markdown_hits
 
-        return markdown_hits
+        return markdown_hits, markdown_anchors
     if kind is DocumentKind.HTML:
-        from fetchcli.sources.documents.html import html_hits
+        from fetchcli.sources.documents.html import html_anchors, html_hits
 
-        return html_hits
+        return html_hits, html_anchors
     if kind is DocumentKind.RST:
-        from fetchcli.sources.documents.rst import rst_hits
+        from fetchcli.sources.documents.rst import rst_anchors, rst_hits
 
-        return rst_hits
-    return _text_hits
-
-
-def _anchor_reader(kind: DocumentKind) -> Callable[[str], set[str]]:
-    if kind is DocumentKind.MARKDOWN:
-        from fetchcli.sources.documents.markdown import markdown_anchors
-
-        return markdown_anchors
-    if kind is DocumentKind.HTML:
-        from fetchcli.sources.documents.html import html_anchors
-
-        return html_anchors
-    if kind is DocumentKind.RST:
-        from fetchcli.sources.documents.rst import rst_anchors
-
-        return rst_anchors
-    return lambda text: set()
+        return rst_hits, rst_anchors
+    return _text_hits, lambda text: set()
 
 
 def kind_for(path: str) -> DocumentKind:
@@ -109,7 +95,7 @@ def extract_links(text: str, kind: DocumentKind, *, include_verbatim: bool = Fal
     [Link(url='docs/install.md', line=1, column=18)]
     """
     text = normalize_newlines(text)
-    hits = _extractor(kind)(text, include_verbatim=include_verbatim)
+    hits = _parser(kind)[0](text, include_verbatim=include_verbatim)
     index = LineIndex(text)
     links = []
     for hit in sorted(hits, key=lambda hit: hit.offset):
@@ -124,7 +110,7 @@ def anchors(text: str, kind: DocumentKind) -> frozenset[str]:
     >>> sorted(anchors("# Usage\\n## Usage\\n", DocumentKind.MARKDOWN))
     ['usage', 'usage-1']
     """
-    return frozenset(_anchor_reader(kind)(normalize_newlines(text)))
+    return frozenset(_parser(kind)[1](normalize_newlines(text)))
 
 
 def base_href(text: str) -> str | None:
