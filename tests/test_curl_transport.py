@@ -42,8 +42,11 @@ from fetchcli.http.curl_errors import (
     curl_code,
     curl_error,
 )
-from fetchcli.http.curl_multi import HIGH_WATER, CurlBody
+from fetchcli.http.curl_multi import HIGH_WATER, LOW_WATER, CurlBody
+from fetchcli.http.fetch import open_http_fetcher
 from fetchcli.http.wire import ATTEMPT, BODY_LIMIT, Attempt
+from fetchcli.model import UrlRecord
+from fetchcli.options import RequestSpec
 from servers import forward_proxy, listening, pipe
 from servers import https_server as serve_https
 
@@ -881,14 +884,78 @@ async def test_a_body_the_reader_holds_paused_is_no_read_timeout() -> None:
         assert len(await response.aread()) == size
 
 
+@pytest.mark.timeout(10)
+@asynchronous
+async def test_the_attempt_deadline_holds_while_the_reader_keeps_the_body_paused() -> None:
+    # libcurl does not time a paused transfer: the wire must end it at the deadline itself,
+    # and the reader must get the error next, not the chunks still waiting.
+    size, progress = 64 * MIB, [0]
+    async with (
+        raw_server(streaming(size, progress)) as server,
+        CurlTransport(max_connections=1) as transport,
+    ):
+        attempt = Attempt(timeout=0.5)
+        response = await transport.handle_async_request(
+            request("GET", server.url(), extensions=attempt.extensions())
+        )
+        read = 0
+        with pytest.raises(httpx.TimeoutException):
+            async for chunk in response.stream:
+                read += len(chunk)
+                await asyncio.sleep(0.3)  # a slow reader: the transfer pauses
+        attempt.slot.release()
+    # Ended at the deadline: a couple of chunks read, far short of the LOW_WATER-worth that
+    # must be read before libcurl would go on (and time the transfer) by itself.
+    assert attempt.expired() and read <= LOW_WATER // 2
+
+
+@pytest.mark.timeout(4)  # far less than the two deadlines a wait for the body would take
+@asynchronous
+async def test_a_retryable_status_whose_body_stalls_is_retried_at_once() -> None:
+    answers = iter([b"HTTP/1.1 503 Busy\r\nRetry-After: 0\r\nContent-Length: 100\r\n\r\n"])
+
+    async def busy_then_ok(
+        head: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        busy = next(answers, None)
+        if busy is None:
+            writer.write(ok())
+            await writer.drain()
+        else:
+            writer.write(busy)  # the head, and then no body byte
+            await silent(head, reader, writer)
+
+    spec = RequestSpec(timeout=3.0, retries=1, backoff=0.01)
+    async with raw_server(busy_then_ok) as server, open_http_fetcher(spec, 2) as fetch_record:
+        result = await fetch_record(UrlRecord(source="t", line=1, url=server.url()))
+    assert (result.ok, result.status, result.attempts) == (True, 200, 2)
+
+
+@asynchronous
+async def test_a_given_host_is_sent_to_every_origin() -> None:
+    async with (
+        raw_server(reply(ok())) as first,
+        raw_server(reply(ok())) as second,
+        CurlTransport(max_connections=1) as transport,
+    ):
+        given = f"127.0.0.1:{first.port}"  # the first URL's own: libcurl would send it anyway
+        for server in (first, second):
+            await fetch(transport, "GET", server.url("/"), headers={"Host": given})
+    for server in (first, second):
+        assert server.heads[0].count(b"Host:") == 1
+        assert b"Host: " + given.encode() + b"\r\n" in server.heads[0]
+
+
 @asynchronous
 async def test_head_lines_that_trickle_in_are_data_for_the_read_timeout() -> None:
     async def trickle_head(
         head: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         writer.write(b"HTTP/1.1 200 OK\r\n")
-        for number in range(6):  # 6 x 0.15 s: twice the read timeout in all, never 0.3 s idle
-            await asyncio.sleep(0.15)
+        # 8 x 0.1 s: more than twice the read timeout in all, never 0.3 s idle (libcurl
+        # hands a header line over once the next one starts: it may be folded into it).
+        for number in range(8):
+            await asyncio.sleep(0.1)
             writer.write(b"X-Slow-%d: yes\r\n" % number)
             await writer.drain()
         writer.write(b"Content-Length: 5\r\n\r\nhello")
@@ -896,7 +963,7 @@ async def test_head_lines_that_trickle_in_are_data_for_the_read_timeout() -> Non
     timeouts = {**TIMEOUTS, "read": 0.3}
     async with raw_server(trickle_head) as server, CurlTransport(max_connections=1) as transport:
         response = await fetch(transport, "GET", server.url(), timeouts=timeouts)
-    assert response.content == b"hello" and response.headers["x-slow-5"] == "yes"
+    assert response.content == b"hello" and response.headers["x-slow-7"] == "yes"
 
 
 # --- content decoding ------------------------------------------------------------------------

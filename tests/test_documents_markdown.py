@@ -398,6 +398,7 @@ _LINES = st.one_of(st.just(""), st.tuples(_MARKERS, _TEXTS).map("".join))
 @example(["- [o", "c](c.md)", "", "k` [a](b.md)"], True)  # a lazy continuation line
 @example(["```", "[o", "  ```", "c](c.md)"], False)  # a fence closed by an indented run
 @example(["# [o", "c](c.md)", "````", "x"], True)  # a heading is one line; unclosed fence
+@example(["~~~", "a", "\t"], False)  # a blank last line without a newline is no line
 def test_the_simple_block_reading_gives_what_markdown_it_gives(
     lines: list[str], newline: bool
 ) -> None:

@@ -19,8 +19,10 @@ decodes ends once more than the request's "fetchcli.body_limit" extension
 Timeouts come from the request's "timeout" extension: `connect` is libcurl's
 CONNECTTIMEOUT (lookup, TCP, TLS, proxy), `read` the longest wait for more bytes
 once connected (not while the reader holds the transfer paused), `pool` the wait
-for a slot; `write` is not enforced. The total deadline is the caller's: the
-"trace" extension is awaited with "connection.assigned" once a slot is granted.
+for a slot; `write` is not enforced. The attempt's total deadline comes with the
+request's `wire.ATTEMPT` (`Attempt`): it starts once a slot is granted and is kept as
+CURLOPT_TIMEOUT_MS, and by a timer while the transfer is paused. Without an Attempt,
+the "trace" extension is awaited with "connection.assigned" once a slot is granted.
 
 Needs a loop with `add_reader` (selector loops, uvloop): on Windows set
 `asyncio.WindowsSelectorEventLoopPolicy()`; a Proactor loop is refused.
@@ -32,6 +34,7 @@ import asyncio
 import base64
 import os
 import sys
+import time
 from collections.abc import Callable
 from math import ceil
 from typing import Any
@@ -93,7 +96,7 @@ class CurlTransport(httpx.AsyncBaseTransport):
         self._free: list[Any] = []  # easy handles ready for reuse
         # What each handle's last transfer left set (none: reset it before use).
         self._setups: dict[Any, _Setup] = {}
-        self._header_cache: dict[tuple[tuple[bytes, bytes], ...], _HeaderLines] = {}
+        self._header_cache: dict[tuple[object, ...], _HeaderLines] = {}
         self._active: dict[Any, Transfer] = {}
         self._held = Held()  # body bytes received and not yet read, over every transfer
         self._multi: Multi | None = None
@@ -205,7 +208,8 @@ class CurlTransport(httpx.AsyncBaseTransport):
         """`_header_lines(request)`, one list for the same headers (so set on a handle once)."""
         if request.url.userinfo:
             return _header_lines(request, self._suppress)
-        key = tuple(request.headers.raw)
+        # The netloc too: whether a given Host is left to libcurl depends on it.
+        key = (request.url.netloc, *request.headers.raw)
         found = self._header_cache.get(key)
         if found is None:
             found = _header_lines(request, self._suppress)
@@ -236,11 +240,14 @@ class CurlTransport(httpx.AsyncBaseTransport):
         try:
             self._configure(handle, request, headers, upload, timeouts.get("connect"))
             setopt = handle.setopt
-            # 0 is "no limit" to libcurl: a deadline already past gets 1 ms.
+            # 0 is "no limit" to libcurl: a deadline already past gets 1 ms. libcurl does not
+            # time a paused transfer: the transfer keeps the deadline for that (on_write).
             setopt(pycurl.TIMEOUT_MS, 0 if remaining is None else max(1, ceil(remaining * 1000)))
+            if remaining is not None:
+                transfer.deadline = time.monotonic() + remaining
             setopt(pycurl.URL, url)
             setopt(pycurl.REQUEST_TARGET, self._request_target(request.url))
-            setopt(pycurl.HEADERFUNCTION, transfer.lines.append)
+            setopt(pycurl.HEADERFUNCTION, transfer.on_header)
             setopt(pycurl.WRITEFUNCTION, transfer.on_write)
             multi.add(handle)
         except BaseException:
@@ -340,8 +347,9 @@ class CurlTransport(httpx.AsyncBaseTransport):
 
     def _recycle(self, transfer: Transfer, *, clean: bool) -> None:
         """Return the handle to the free list; one a transfer did not end cleanly is reset."""
-        if transfer.timer is not None:
-            transfer.timer.cancel()
+        for timer in (transfer.timer, transfer.deadline_timer):
+            if timer is not None:
+                timer.cancel()
         if transfer.release is not None:
             release, transfer.release = transfer.release, None
             release()
@@ -361,20 +369,17 @@ class CurlTransport(httpx.AsyncBaseTransport):
         assert self._loop is not None
         if transfer.done:
             return
-        now = self._loop.time()
+        now = time.monotonic()  # the clock of transfer.started and .last
         ready = transfer.handle.getinfo(pycurl.PRETRANSFER_TIME_T) / 1e6  # 0: still connecting
         if transfer.paused or not ready:
             # Paused: the reader is slow, not the server. Connecting: CONNECTTIMEOUT's job.
             delay = read if transfer.paused else read / 4
             transfer.timer = self._loop.call_later(delay, self._check_read, transfer, read)
             return
-        if len(transfer.lines) > transfer.lines_seen:
-            # Head lines arrived since the last check (when is not recorded): count from now.
-            transfer.lines_seen = len(transfer.lines)
-            transfer.last = now
         since = max(transfer.last, transfer.started + ready)
         if now - since < read:
-            transfer.timer = self._loop.call_at(since + read, self._check_read, transfer, read)
+            delay = since + read - now
+            transfer.timer = self._loop.call_later(delay, self._check_read, transfer, read)
             return
         message = f"no data received for {read:g}s"
         error = curl_error(

@@ -272,6 +272,8 @@ class Transfer:
         "_waiter",
         "buffered",
         "chunks",
+        "deadline",
+        "deadline_timer",
         "done",
         "error",
         "explosive",
@@ -279,7 +281,6 @@ class Transfer:
         "head",
         "last",
         "lines",
-        "lines_seen",
         "paused",
         "peak",
         "release",
@@ -306,7 +307,6 @@ class Transfer:
         self._abort = abort
         self.head: asyncio.Future[None] = loop.create_future()  # set once the head is complete
         self.lines: list[bytes] = []  # every head line libcurl gave (see final_head)
-        self.lines_seen = 0  # how many of them the read timeout check has seen
         self._final: list[bytes] | None = None  # the final head, once found
         self.chunks: deque[bytes] = deque()
         self.buffered = self.peak = 0
@@ -318,6 +318,8 @@ class Transfer:
         self.started = self.last = time.monotonic()  # `last`: when body bytes last arrived
         self.release: Callable[[], None] | None = None  # the connection slot, if we hold it
         self.timer: asyncio.TimerHandle | None = None  # the read timeout check
+        self.deadline: float | None = None  # the attempt's, on time.monotonic(); libcurl's too
+        self.deadline_timer: asyncio.TimerHandle | None = None  # set while it may be paused
         self._waiter: asyncio.Future[None] | None = None
 
     def response_head(self) -> tuple[bytes, int, bytes, list[tuple[bytes, bytes]]]:
@@ -335,9 +337,9 @@ class Transfer:
     def final_head(self) -> list[bytes] | None:
         """The status line and header lines of the final response; None until it is complete.
 
-        libcurl gives every head line, interim responses (100 Continue, 103 Early Hints)
-        and trailers included, to `lines.append` (CURLOPT_HEADERFUNCTION, no Python call
-        per line); the final head is the first non-interim one that a blank line ended.
+        `lines` holds every head line libcurl gave, interim responses (100 Continue, 103
+        Early Hints) and trailers included; the final head is the first non-interim one
+        that a blank line ended.
         """
         if self._final is not None:
             return self._final
@@ -350,6 +352,15 @@ class Transfer:
                     return self._final
                 start = end + 1
         return None
+
+    def on_header(self, line: bytes) -> None:
+        """CURLOPT_HEADERFUNCTION: keep a head line; the blank one that ends the final head
+        lets the response go (before any body byte: a retryable status need not wait)."""
+        self.lines.append(line)
+        if self.timer is not None:  # only the read timeout looks at it
+            self.last = time.monotonic()
+        if (line == b"\r\n" or line == b"\n") and not self.head.done():
+            self._head_arrived()
 
     def _head_arrived(self) -> None:
         """Let the response be returned if its head is complete (the body, or the end, came)."""
@@ -365,6 +376,10 @@ class Transfer:
             self.room > UNPAUSED_ROOM or self._held.bytes > UNPAUSED_BUDGET or not self._explosive()
         ):
             self.paused = True  # libcurl keeps `data` and offers it again after PAUSE_CONT
+            if self.deadline is not None and self.deadline_timer is None:
+                # libcurl does not time a paused transfer: the deadline is kept here.
+                delay = max(0.0, self.deadline - time.monotonic())
+                self.deadline_timer = self._loop.call_later(delay, self._deadline_passed)
             return pycurl.WRITEFUNC_PAUSE  # type: ignore[no-any-return]
         size = len(data)
         self.room -= size
@@ -386,6 +401,17 @@ class Transfer:
             self.stopped = True
             return 0  # short of len(data): libcurl ends the transfer, CURLE_WRITE_ERROR
         return None
+
+    def _deadline_passed(self) -> None:
+        """The attempt deadline passed while the transfer was (or had been) paused."""
+        self.deadline_timer = None
+        if not self.done:
+            self.drop()  # the reader gets the error next, not the chunks still waiting
+            message = "the attempt deadline passed while the body was being read"
+            error = curl_error(
+                pycurl.E_OPERATION_TIMEDOUT, message, connected=True, request=self.request
+            )
+            self._abort(self, error)
 
     def _explosive(self) -> bool:
         """Whether the body's codings can expand one read past libcurl's pause buffer."""

@@ -2,18 +2,19 @@
 
 A wire transport is an `httpx.AsyncBaseTransport` (httpx stays the client
 API: `Request` in, `Response` out). The fetcher gives each attempt one
-`Attempt`, carried on the request in the `ATTEMPT` extension, and passes
-httpx's own documented `trace` extension (which httpcore's transport calls
-too). A transport must:
+`Attempt`, carried on the request in the `ATTEMPT` extension (a request
+without one may carry httpx's own documented `trace` extension instead, which
+httpcore's transport calls too). A transport must:
 
 1. Once a connection is assigned to the request, before sending, call
    `Attempt.assigned()` of the request's `ATTEMPT` (or, without one,
    `request.extensions["trace"]` when present). The attempt deadline (`-t`)
    starts there, so time spent waiting for a free connection is never timed,
    and the transport enforces it: a request or body still running at
-   `Attempt.deadline` fails with `httpx.TimeoutException` (the libcurl wire
-   gives each transfer what remains of it as CURLOPT_TIMEOUT_MS, so the clock
-   runs in C, not in a timer per request).
+   `Attempt.deadline` fails with `httpx.TimeoutException`, also while the
+   reader is slow (the libcurl wire gives each transfer what remains of it as
+   CURLOPT_TIMEOUT_MS, so the clock runs in C, not in a timer per request, and
+   times a paused transfer itself, which libcurl does not).
 2. Hold at most one connection slot per attempt: when the request carries an
    `Attempt` whose `slot` is free, put its release in the slot (`slot.hold`)
    instead of releasing at the end of the body, so that the attempt keeps it

@@ -53,8 +53,9 @@ def simple_blocks(text: str) -> list[Block] | None:
     if "\r" in text or "\0" in text:
         return None
     lines = text.split("\n")
-    if ends_with_newline := lines[-1] == "":
-        lines.pop()  # markdown-it counts no line after the last newline
+    # markdown-it counts no line after the last newline, nor a blank one without its own.
+    if ends_with_newline := not lines[-1].strip(" \t"):
+        lines.pop()
     blocks: list[Block] = []
     paragraph: list[str] = []  # the lines of the open paragraph, where it starts, and
     start, item = 0, False  # whether it is a list item's
