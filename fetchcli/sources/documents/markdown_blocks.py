@@ -27,8 +27,9 @@ _ITEM = re.compile(r"(?:([-*+])|([0-9]{1,9})([.)])) (?=[^ \t])")
 # An opening code fence at the left margin: its marker run (a backtick fence's info string
 # holds no backtick).
 _FENCE = re.compile(r"(`{3,})[^`]*$|(~{3,})")
-# What may start a line of paragraph text (or a list item's content) and nothing else:
-# not a block marker, no indentation, no list marker, no setext underline or thematic break.
+# First characters after which a line may be something other than paragraph text (or a
+# list item's content): indentation, a block marker, a list marker, a setext underline or
+# a thematic break. `*`, `_` and backticks are judged with what follows them.
 _UNSAFE_START = frozenset(" \t#>-+=~<|")
 # An ordered list marker, which a paragraph line must not start with.
 _ORDERED = re.compile(r"[0-9]{1,9}[.)](?:[ \t]|$)")
