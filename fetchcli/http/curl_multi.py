@@ -394,9 +394,7 @@ class Transfer:
             self.peak = buffered
         if self.timer is not None:  # only the read timeout looks at it
             self.last = time.monotonic()
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        self._wake()
         if self.room < 0:
             self.stopped = True
             return 0  # short of len(data): libcurl ends the transfer, CURLE_WRITE_ERROR

@@ -5,6 +5,7 @@ It never raises (except `CancelledError`, and `SaveError` for a failing
 seconds that starts once a connection is assigned (so waiting for a free
 connection in the pool does not count) and covers connect, redirects, headers
 and the whole body: a server that trickles one byte a second still times out.
+The wire keeps that deadline (`wire.Attempt`); the fetcher only names it in the message.
 """
 
 from __future__ import annotations
