@@ -165,7 +165,14 @@ def result_for(record: UrlRecord, **fields: Any) -> FetchResult:
 
     Usage: `result_for(record, status=200, ok=True, size=512, attempts=1)`.
     """
-    return FetchResult(**place_of(record), fetched_at=now(), **fields)
+    return FetchResult(
+        source=record.source,  # place_of(record), spelled out: one result per request
+        line=record.line,
+        column=record.column,
+        url=record.url,
+        fetched_at=now(),
+        **fields,
+    )
 
 
 def invalid_result(record: UrlRecord) -> FetchResult:

@@ -21,7 +21,7 @@ from pytest_httpserver import HTTPServer
 from fetchcli.demo.httpserver import Request
 from fetchcli.http.client import Wires, make_client
 from fetchcli.http.fetch import fetch_one
-from fetchcli.http.httpx_adapter import RequestBuilder, raw_headers
+from fetchcli.http.httpx_adapter import RequestBuilder, raw_headers, stream_response
 from fetchcli.model import ErrorKind, FetchResult, UrlRecord
 from fetchcli.options import FetchOptions, RequestSpec
 from servers import MARKUP, ProxyState, ThreadedServer, forward_proxy
@@ -691,3 +691,16 @@ def test_raw_headers_equal_httpx_headers(pairs: list[tuple[bytes, bytes]]) -> No
     built, expected = raw_headers(pairs), httpx.Headers(pairs)
     assert built.raw == expected.raw and built.encoding == expected.encoding
     assert built.multi_items() == expected.multi_items() and dict(built) == dict(expected)
+
+
+def test_stream_responses_equal_httpx_responses() -> None:
+    request = httpx.Request("GET", "http://a.example/x")
+    stream = httpx.ByteStream(b"body")
+    headers = raw_headers([(b"Content-Type", b"text/plain")])
+    extensions = {"http_version": b"HTTP/1.1", "reason_phrase": b"OK"}
+    built = stream_response(200, headers, stream, request, extensions)
+    expected = httpx.Response(200, stream=stream, request=request, extensions=extensions)
+    expected.headers = headers
+    assert vars(built) == vars(expected)
+    assert built.reason_phrase == "OK" and built.http_version == "HTTP/1.1"
+    assert built.request is request and built.read() == b"body"

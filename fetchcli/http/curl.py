@@ -36,6 +36,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from math import ceil
 from typing import Any
 
@@ -44,8 +45,8 @@ import httpx
 import pycurl  # type: ignore[import-untyped]
 
 from fetchcli.http.curl_errors import curl_error
-from fetchcli.http.curl_multi import CurlBody, Held, Multi, Transfer, set_body
-from fetchcli.http.httpx_adapter import raw_headers
+from fetchcli.http.curl_multi import CurlBody, Held, Multi, Transfer, heads_arrived, set_body
+from fetchcli.http.httpx_adapter import raw_headers, stream_response
 from fetchcli.http.wire import ATTEMPT, BODY_LIMIT, Attempt
 
 DEFAULT_MAX_CONNECTIONS = 100
@@ -99,6 +100,7 @@ class CurlTransport(httpx.AsyncBaseTransport):
         self._header_cache: dict[tuple[object, ...], _HeaderLines] = {}
         self._active: dict[Any, Transfer] = {}
         self._held = Held()  # body bytes received and not yet read, over every transfer
+        self._heads: set[Transfer] = set()  # transfers whose response head has not come
         self._multi: Multi | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
@@ -176,7 +178,11 @@ class CurlTransport(httpx.AsyncBaseTransport):
                 )
             self._loop = loop
             self._multi = Multi(
-                loop, self._finished, max_connections=self._max, multiplex=self._http2
+                loop,
+                self._finished,
+                max_connections=self._max,
+                multiplex=self._http2,
+                acted=partial(heads_arrived, self._heads),
             )
         elif loop is not self._loop:
             raise RuntimeError("CurlTransport is bound to another event loop")
@@ -236,7 +242,9 @@ class CurlTransport(httpx.AsyncBaseTransport):
         """
         assert self._loop is not None
         handle = self._free.pop() if self._free else pycurl.Curl()
-        transfer = Transfer(handle, request, self._loop, self._abort, limit, self._held)
+        transfer = Transfer(
+            handle, request, self._loop, self._abort, limit, self._held, self._heads
+        )
         try:
             self._configure(handle, request, headers, upload, timeouts.get("connect"))
             setopt = handle.setopt
@@ -247,7 +255,7 @@ class CurlTransport(httpx.AsyncBaseTransport):
                 transfer.deadline = time.monotonic() + remaining
             setopt(pycurl.URL, url)
             setopt(pycurl.REQUEST_TARGET, self._request_target(request.url))
-            setopt(pycurl.HEADERFUNCTION, transfer.on_header)
+            setopt(pycurl.HEADERFUNCTION, transfer.lines.append)
             setopt(pycurl.WRITEFUNCTION, transfer.on_write)
             multi.add(handle)
         except BaseException:
@@ -399,14 +407,8 @@ class CurlTransport(httpx.AsyncBaseTransport):
         extensions: dict[str, Any] = {"http_version": version}
         if reason:
             extensions["reason_phrase"] = reason
-        response = httpx.Response(
-            status_code=code,
-            stream=CurlBody(transfer, self._close_body),
-            request=request,
-            extensions=extensions,
-        )
-        response.headers = raw_headers(headers)
-        return response
+        body = CurlBody(transfer, self._close_body)
+        return stream_response(code, raw_headers(headers), body, request, extensions)
 
     def _close_body(self, transfer: Transfer) -> None:
         self._abort(transfer, None)

@@ -85,9 +85,11 @@ class Multi:
         *,
         max_connections: int,
         multiplex: bool,
+        acted: Callable[[], None] | None = None,
     ) -> None:
         self._loop = loop
         self._finished = finished
+        self._acted = acted  # called after each round of libcurl's work (see Transfer.lines)
         self._handles: set[Any] = set()
         self._watched: dict[int, int] = {}  # fd → the POLL_IN/POLL_OUT bits registered
         self._timer: asyncio.Handle | None = None
@@ -238,6 +240,8 @@ class Multi:
             self._finished(handle, E_UNRECOVERABLE_POLL, f"libcurl multi failed: {exc}")
 
     def _collect(self) -> None:
+        if self._acted is not None:
+            self._acted()
         while True:
             queued, ok, failed = self._multi.info_read()
             for handle in ok:
@@ -257,8 +261,11 @@ class Transfer:
     """One request on an easy handle: its response head, its waiting body bytes, its end."""
 
     # The header and write callbacks run inside `socket_action`: they only record and
-    # wake. The reader takes chunks with `take()`, which unpauses a paused transfer once
-    # the backlog is down to LOW_WATER. Once more than the body limit has been delivered,
+    # wake. The header callback is `lines.append` itself (no Python frame for each of a
+    # head's ten-odd lines): after each round of libcurl's work, `heads_arrived` finds
+    # the transfers whose head just ended and lets their responses go. The reader takes
+    # chunks with `take()`, which unpauses a paused transfer once the backlog is down to
+    # LOW_WATER. Once more than the body limit has been delivered,
     # the write callback stops the transfer (`stopped`): libcurl then ends it with
     # CURLE_WRITE_ERROR and decodes nothing more (a paused transfer would go on decoding
     # what it has read into its own memory: curl_easy_pause(3), "Memory use"). When the
@@ -267,6 +274,7 @@ class Transfer:
     __slots__ = (
         "_abort",
         "_final",
+        "_heads",
         "_held",
         "_loop",
         "_waiter",
@@ -286,6 +294,7 @@ class Transfer:
         "release",
         "request",
         "room",
+        "seen",
         "started",
         "stopped",
         "timer",
@@ -299,14 +308,19 @@ class Transfer:
         abort: Abort,
         limit: int | None = None,
         held: Held | None = None,
+        heads: set[Transfer] | None = None,
     ) -> None:
         self.handle = handle
         self._held = Held() if held is None else held  # shared by the transport's transfers
+        # The transport's transfers whose head has not come yet (this one, until it comes).
+        self._heads: set[Transfer] = set() if heads is None else heads
+        self._heads.add(self)
         self.request = request
         self._loop = loop
         self._abort = abort
         self.head: asyncio.Future[None] = loop.create_future()  # set once the head is complete
         self.lines: list[bytes] = []  # every head line libcurl gave (see final_head)
+        self.seen = 0  # how many of them `heads_arrived` has looked at
         self._final: list[bytes] | None = None  # the final head, once found
         self.chunks: deque[bytes] = deque()
         self.buffered = self.peak = 0
@@ -353,19 +367,11 @@ class Transfer:
                 start = end + 1
         return None
 
-    def on_header(self, line: bytes) -> None:
-        """CURLOPT_HEADERFUNCTION: keep a head line; the blank one that ends the final head
-        lets the response go (before any body byte: a retryable status need not wait)."""
-        self.lines.append(line)
-        if self.timer is not None:  # only the read timeout looks at it
-            self.last = time.monotonic()
-        if (line == b"\r\n" or line == b"\n") and not self.head.done():
-            self._head_arrived()
-
     def _head_arrived(self) -> None:
-        """Let the response be returned if its head is complete (the body, or the end, came)."""
+        """Let the response be returned if its head is complete."""
         if not self.head.done() and self.final_head() is not None:
             self.head.set_result(None)
+            self._heads.discard(self)
 
     def on_write(self, data: bytes) -> int | None:
         """CURLOPT_WRITEFUNCTION: keep a body chunk, or pause the transfer if too much waits.
@@ -467,12 +473,39 @@ class Transfer:
                 self.head.cancel()
             else:
                 self.head.set_exception(error)
+            self._heads.discard(self)
         self._wake()
 
     def _wake(self) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+
+
+def heads_arrived(waiting: set[Transfer]) -> None:
+    """After a round of libcurl's work: let go each response whose head just ended.
+
+    `waiting`: the transfers whose head has not come (the header callback only
+    appends lines). New head lines count as data for the read timeout. A head
+    ends with a blank line; the response goes before any body byte, so that a
+    retryable status need not wait for a body that stalls.
+    """
+    arrived: list[Transfer] = []
+    for transfer in waiting:
+        lines = transfer.lines
+        count = len(lines)
+        if count == transfer.seen:
+            continue
+        transfer.seen = count
+        if transfer.timer is not None:  # only the read timeout looks at it
+            transfer.last = time.monotonic()
+        if lines[-1] in _BLANK:
+            arrived.append(transfer)
+    for transfer in arrived:
+        transfer._head_arrived()
+
+
+_BLANK = (b"\r\n", b"\n")
 
 
 def _interim(status_line: bytes) -> bool:

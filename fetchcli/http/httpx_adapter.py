@@ -56,11 +56,44 @@ def skip_cookies(client: httpx.AsyncClient, cookies: httpx.Cookies) -> None:
 
 def raw_headers(pairs: list[tuple[bytes, bytes]]) -> httpx.Headers:
     """`httpx.Headers(pairs)` for byte pairs, without normalizing each one again."""
-    headers = httpx.Headers()
-    headers._list = [(name, name.lower(), value) for name, value in pairs]
-    if b"".join(chain.from_iterable(pairs)).isascii():
-        headers._encoding = "ascii"  # what httpx would find by decoding each
+    # "ascii" is what httpx would find by decoding each; None lets it look.
+    encoding = "ascii" if b"".join(chain.from_iterable(pairs)).isascii() else None
+    return _headers([(name, name.lower(), value) for name, value in pairs], encoding)
+
+
+def _headers(items: list[tuple[bytes, bytes, bytes]], encoding: str | None) -> httpx.Headers:
+    """A `Headers` holding `items` (name, lower-case name, value) as they are.
+
+    `Headers()` itself costs two isinstance checks, one against an ABC, for nothing.
+    """
+    headers = httpx.Headers.__new__(httpx.Headers)
+    headers._list = items
+    headers._encoding = encoding
     return headers
+
+
+def stream_response(
+    status_code: int,
+    headers: httpx.Headers,
+    stream: httpx.AsyncByteStream,
+    request: httpx.Request,
+    extensions: dict[str, Any],
+) -> httpx.Response:
+    """`httpx.Response(status_code, stream=stream, request=request, extensions=extensions)`
+    with `headers` set, without the constructor's copies and checks (one a response)."""
+    response = httpx.Response.__new__(httpx.Response)
+    response.status_code = status_code
+    response.headers = headers
+    response._request = request
+    response.next_request = None
+    response.extensions = extensions
+    response.history = []
+    response.is_closed = False
+    response.is_stream_consumed = False
+    response.default_encoding = "utf-8"
+    response.stream = stream
+    response._num_bytes_downloaded = 0
+    return response
 
 
 class RequestBuilder:
@@ -87,12 +120,12 @@ class RequestBuilder:
         request = httpx.Request.__new__(httpx.Request)
         request.method = method.upper()
         request.url = target
-        headers = httpx.Headers()
-        headers._list = list(self._headers._list)
-        headers._encoding = self._headers._encoding
-        if not self._given_host:  # as Request._prepare: Host first
-            headers._list.insert(0, (b"Host", b"host", netloc))
-        request.headers = headers
+        given = self._headers
+        if self._given_host:
+            items = list(given._list)
+        else:  # as Request._prepare: Host first
+            items = [(b"Host", b"host", netloc), *given._list]
+        request.headers = _headers(items, given._encoding)
         request.extensions = extensions
         request.stream = _EMPTY
         request._content = b""
