@@ -24,7 +24,7 @@ from pytest_httpserver import HTTPServer
 
 from fetchcli.options import DocumentRules, InputRules
 from fetchcli.sources.links import Origin, Target, resolve
-from fetchcli.sources.rules import InputFilter, normalize_url, unique_key
+from fetchcli.sources.rules import InputFilter, _normalize, normalize_url, unique_key
 
 RunCli = Callable[..., Result]
 DOC = Origin(path=Path("/site/docs/a.md"))
@@ -265,3 +265,44 @@ def test_the_normal_form_is_requested_and_unique_across_spellings(
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert [(r["line"], r["url"], r["status"]) for r in records] == [(1, f"{base}/ok", 200)]
     assert [request.environ["RAW_URI"] for request, _ in httpserver.log] == ["/ok"]
+
+
+_PLAIN_TEXT = st.text("abcxyz019.-/?#=&%:@AZ", max_size=30)
+_PORTS = st.sampled_from(["", ":80", ":443", ":8080", ":0", ":065", ":65535", ":65536", ":99999"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    urls(),
+    _PLAIN_TEXT,
+    st.sampled_from(["http://", "https://", "HTTP://", "http:/", ""]),
+    _PORTS,
+)
+def test_the_shortcut_for_plain_urls_gives_what_the_whole_rule_gives(
+    url: str, text: str, scheme: str, port: str
+) -> None:
+    """normalize_url answers URLs already in normal form without urlsplit: the same answer."""
+    host = f"{scheme}a.example{port}"
+    candidates = (url, normal(url), url.lower(), scheme + text, f"{scheme}a..b{text}", host + text)
+    for candidate in candidates:
+        assert normalize_url(candidate) == _normalize(candidate, "https"), candidate
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "http://a.example",
+        "http://a.example?q",
+        "http://a.example#f",
+        "https://a..b/",
+        "http://x/",
+        "http://127.0.0.1:8080/x",
+        "http://a.example:80/x",
+        "https://a.example:443",
+        "https://a.example:80/x",
+        "http://a.example:65536/x",
+        "http://a.example:0/x",
+    ],
+)
+def test_the_shortcut_matches_the_whole_rule_at_its_edges(text: str) -> None:
+    assert normalize_url(text) == _normalize(text, "https")

@@ -15,7 +15,7 @@ import re
 import string
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from urllib.parse import urlsplit
 
 from fetchcli.model import UrlRecord
@@ -33,6 +33,11 @@ _TRAILING = ".,;:!?'\")]}>*_"
 # takes ~5 ms to compile, this one 0.1 ms).
 _LOWER_ASCII = re.compile(r"[\x00-\x40\x5b-\x7f]*\Z")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# A URL in normal form but perhaps for its empty path, spotted without urlsplit: an
+# http(s) scheme, a host of lower-case letters, digits, '.' and '-' (no userinfo), a
+# port without leading zeros or none, then the end or a path, query or fragment with
+# no '%' and no dot segment.
+_PLAIN = re.compile(r"(https?)://([a-z0-9.-]+)(?::([1-9][0-9]{0,4}))?(?=[/?#]|\Z)")
 
 
 @cache
@@ -83,6 +88,18 @@ def normalize_url(text: str, default_scheme: str = "https") -> tuple[str, str | 
     """
     if _BAD_CHAR.search(text):
         return text, "URL contains whitespace or control characters"
+    plain = _PLAIN.match(text)
+    if plain is not None and "%" not in text and "/." not in text and _plain_port(plain):
+        problem = _plain_host_problem(plain.group(2))
+        if problem is not None:
+            return text, problem
+        end = plain.end()
+        return (text if text[end : end + 1] == "/" else f"{text[:end]}/{text[end:]}"), None
+    return _normalize(text, default_scheme)
+
+
+def _normalize(text: str, default_scheme: str) -> tuple[str, str | None]:
+    """normalize_url for any URL without control characters (the plain ones are its shortcut)."""
     match = _SCHEME.match(text)
     if match is None:
         url = f"{default_scheme}://{text}"
@@ -143,6 +160,18 @@ def _ascii_host(host: str) -> str:
     if problem is not None:
         raise ValueError(problem)
     return ascii_host
+
+
+def _plain_port(plain: re.Match[str]) -> bool:
+    """Whether a plain URL's port is in normal form: none, or a valid one not the default."""
+    port = plain.group(3)
+    return port is None or (int(port) <= 65535 and int(port) != _DEFAULT_PORTS[plain.group(1)])
+
+
+@lru_cache(maxsize=1024)
+def _plain_host_problem(host: str) -> str | None:
+    """`_name_problem` of a lower-case ASCII host, remembered (a run sees few hosts)."""
+    return _name_problem(host, host)
 
 
 def _name_problem(ascii_host: str, host: str) -> str | None:
