@@ -21,7 +21,12 @@ from pytest_httpserver import HTTPServer
 from fetchcli.demo.httpserver import Request
 from fetchcli.http.client import Wires, make_client
 from fetchcli.http.fetch import fetch_one
-from fetchcli.http.httpx_adapter import RequestBuilder, raw_headers, stream_response
+from fetchcli.http.httpx_adapter import (
+    RequestBuilder,
+    header_value,
+    raw_headers,
+    stream_response,
+)
 from fetchcli.model import ErrorKind, FetchResult, UrlRecord
 from fetchcli.options import FetchOptions, RequestSpec
 from servers import MARKUP, ProxyState, ThreadedServer, forward_proxy
@@ -691,6 +696,8 @@ def test_raw_headers_equal_httpx_headers(pairs: list[tuple[bytes, bytes]]) -> No
     built, expected = raw_headers(pairs), httpx.Headers(pairs)
     assert built.raw == expected.raw and built.encoding == expected.encoding
     assert built.multi_items() == expected.multi_items() and dict(built) == dict(expected)
+    for name in {lower.lower() for lower, _ in pairs} | {b"absent"}:
+        assert header_value(built, name) == expected.get(name.decode()), name
 
 
 def test_stream_responses_equal_httpx_responses() -> None:

@@ -8,6 +8,8 @@ from typing import cast
 
 import httpx
 
+from fetchcli.http.httpx_adapter import header_value
+
 # Redirect bodies up to this size are read so the connection stays reusable.
 _DRAIN_LIMIT = 64 * 1024
 # Most bytes one decoding step may produce (bounds memory against compression bombs).
@@ -31,7 +33,7 @@ def decoded_chunks(response: httpx.Response) -> AsyncIterable[bytes]:
     becomes ~64 MiB at once; here no step yields more than _DECODE_STEP bytes
     and reading stops as soon as --max-body is reached.
     """
-    encoding = response.headers.get("content-encoding", "").strip().lower()
+    encoding = (header_value(response.headers, b"content-encoding") or "").strip().lower()
     if encoding in ("", "identity"):
         # Nothing to decode: the stream itself, without httpx's per-chunk decoder layers.
         # httpx types Response.stream for both clients; an AsyncClient's streams are async.

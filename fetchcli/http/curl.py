@@ -46,7 +46,7 @@ import pycurl  # type: ignore[import-untyped]
 
 from fetchcli.http.curl_errors import curl_error
 from fetchcli.http.curl_multi import CurlBody, Held, Multi, Transfer, heads_arrived, set_body
-from fetchcli.http.httpx_adapter import raw_headers, stream_response
+from fetchcli.http.httpx_adapter import header_fields, stream_response
 from fetchcli.http.wire import ATTEMPT, BODY_LIMIT, Attempt
 
 DEFAULT_MAX_CONNECTIONS = 100
@@ -396,19 +396,20 @@ class CurlTransport(httpx.AsyncBaseTransport):
         self._abort(transfer, error)
 
     def _response(self, request: httpx.Request, transfer: Transfer) -> httpx.Response:
-        version, code, reason, headers = transfer.response_head()
+        version, code, reason, headers, ascii_ = transfer.response_head()
         if self._decode and not request.extensions.get(AS_SENT):
-            for name, value in headers:
-                if name.lower() == b"content-encoding" and value.lower() != b"identity":
+            for _, name, value in headers:
+                if name == b"content-encoding" and value.lower() != b"identity":
                     # libcurl decoded the body: these described the bytes on the wire.
                     drop = (b"content-encoding", b"content-length")
-                    headers = [pair for pair in headers if pair[0].lower() not in drop]
+                    headers = [item for item in headers if item[1] not in drop]
                     break
         extensions: dict[str, Any] = {"http_version": version}
         if reason:
             extensions["reason_phrase"] = reason
         body = CurlBody(transfer, self._close_body)
-        return stream_response(code, raw_headers(headers), body, request, extensions)
+        fields = header_fields(headers, "ascii" if ascii_ else None)
+        return stream_response(code, fields, body, request, extensions)
 
     def _close_body(self, transfer: Transfer) -> None:
         self._abort(transfer, None)

@@ -336,8 +336,9 @@ class Transfer:
         self.deadline_timer: asyncio.TimerHandle | None = None  # set while it may be paused
         self._waiter: asyncio.Future[None] | None = None
 
-    def response_head(self) -> tuple[bytes, int, bytes, list[tuple[bytes, bytes]]]:
-        """The final head: HTTP version, status code, reason phrase and header fields."""
+    def response_head(self) -> tuple[bytes, int, bytes, list[tuple[bytes, bytes, bytes]], bool]:
+        """The final head: HTTP version, status code, reason phrase, header fields (name,
+        lower-case name, value) and whether the head is all ASCII."""
         head = self.final_head()
         if not head:
             raise httpx.RemoteProtocolError("no response head", request=self.request)
@@ -346,7 +347,7 @@ class Transfer:
         code, _, reason = rest.partition(b" ")
         if not (code.isdigit() and len(code) == 3):  # libcurl checks HTTP/1; be sure anyway
             raise httpx.RemoteProtocolError(f"invalid status line {status_line!r}")
-        return version, int(code), reason, _parse_headers(lines)
+        return version, int(code), reason, _header_items(lines), b"".join(head).isascii()
 
     def final_head(self) -> list[bytes] | None:
         """The status line and header lines of the final response; None until it is complete.
@@ -543,19 +544,19 @@ class CurlBody(httpx.AsyncByteStream):
         self._close(self._transfer)
 
 
-def _parse_headers(lines: list[bytes]) -> list[tuple[bytes, bytes]]:
-    """(name, value) pairs from raw header lines, as tolerant as curl."""
-    headers: list[tuple[bytes, bytes]] = []
+def _header_items(lines: list[bytes]) -> list[tuple[bytes, bytes, bytes]]:
+    """(name, lower-case name, value) from raw header lines, as tolerant as curl."""
+    headers: list[tuple[bytes, bytes, bytes]] = []
     for line in lines:
         if line[:1] in (b" ", b"\t"):  # obsolete line folding continues the previous value
             if headers:
-                name, value = headers[-1]
-                headers[-1] = (name, value + b" " + line.strip())
+                name, lower, value = headers[-1]
+                headers[-1] = (name, lower, value + b" " + line.strip())
             continue
         name, colon, value = line.partition(b":")
         name = name.strip()  # "Name : value" is accepted, as curl does
         if colon and name:
-            headers.append((name, value.strip()))
+            headers.append((name, name.lower(), value.strip()))
     return headers
 
 

@@ -23,6 +23,7 @@ from fetchcli.http.body import decoded_chunks, drain
 from fetchcli.http.client import Client, make_client
 from fetchcli.http.curl import AS_SENT
 from fetchcli.http.errors import classify
+from fetchcli.http.httpx_adapter import header_value
 from fetchcli.http.save import BodyFile, SaveError
 from fetchcli.http.wire import BODY_LIMIT, Attempt
 from fetchcli.model import (
@@ -175,7 +176,7 @@ def _bad_location(outcome: _Attempt, seen: httpx.Response, url: str, spec: Reque
         outcome.message = f"redirect to an unfetchable URL: {outcome.message}"
         return
     outcome.status = seen.status_code
-    outcome.content_type = seen.headers.get("content-type")
+    outcome.content_type = header_value(seen.headers, b"content-type")
     ok = seen.status_code in spec.accept
     outcome.error = None if ok else ErrorKind.HTTP_STATUS
     outcome.message = None if ok else f"{seen.status_code} {seen.reason_phrase}".strip()
@@ -186,12 +187,12 @@ async def _read(
 ) -> None:
     status = response.status_code
     outcome.status = status
-    outcome.content_type = response.headers.get("content-type")
+    outcome.content_type = header_value(response.headers, b"content-type")
     if status not in spec.accept:
         outcome.error = ErrorKind.HTTP_STATUS
         outcome.message = f"{status} {response.reason_phrase}".strip()
     if skip_body and outcome.error is not None and is_retryable(outcome.error, status):
-        outcome.retry_after = _retry_after(response.headers.get("retry-after"))
+        outcome.retry_after = _retry_after(header_value(response.headers, b"retry-after"))
         return  # not worth reading: another attempt follows
     outcome.size = 0
     if response.request.method == "HEAD":

@@ -58,18 +58,31 @@ def raw_headers(pairs: list[tuple[bytes, bytes]]) -> httpx.Headers:
     """`httpx.Headers(pairs)` for byte pairs, without normalizing each one again."""
     # "ascii" is what httpx would find by decoding each; None lets it look.
     encoding = "ascii" if b"".join(chain.from_iterable(pairs)).isascii() else None
-    return _headers([(name, name.lower(), value) for name, value in pairs], encoding)
+    return header_fields([(name, name.lower(), value) for name, value in pairs], encoding)
 
 
-def _headers(items: list[tuple[bytes, bytes, bytes]], encoding: str | None) -> httpx.Headers:
+def header_fields(items: list[tuple[bytes, bytes, bytes]], encoding: str | None) -> httpx.Headers:
     """A `Headers` holding `items` (name, lower-case name, value) as they are.
 
+    `encoding`: "ascii" if every name and value is, else None (httpx then finds it).
     `Headers()` itself costs two isinstance checks, one against an ABC, for nothing.
     """
     headers = httpx.Headers.__new__(httpx.Headers)
     headers._list = items
     headers._encoding = encoding
     return headers
+
+
+def header_value(headers: httpx.Headers, name: bytes) -> str | None:
+    """`headers.get(name)` for a lower-case byte name: the values joined by ", ", or None.
+
+    httpx's `get` encodes the name and decodes every field's value first.
+    """
+    values = [value for _, lower, value in headers._list if lower == name]
+    if not values:
+        return None
+    encoding = headers.encoding
+    return ", ".join(value.decode(encoding) for value in values)
 
 
 def stream_response(
@@ -125,7 +138,7 @@ class RequestBuilder:
             items = list(given._list)
         else:  # as Request._prepare: Host first
             items = [(b"Host", b"host", netloc), *given._list]
-        request.headers = _headers(items, given._encoding)
+        request.headers = header_fields(items, given._encoding)
         request.extensions = extensions
         request.stream = _EMPTY
         request._content = b""
