@@ -21,7 +21,7 @@ from fetchcli.demo.site import (
     slow_delay,
 )
 from fetchcli.model import ErrorKind
-from fetchcli.sources.rules import normalize_url
+from fetchcli.sources.normal_form import normalize_url
 
 T = TypeVar("T")
 BASE = "http://127.0.0.1:1"

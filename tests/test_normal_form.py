@@ -24,7 +24,8 @@ from pytest_httpserver import HTTPServer
 
 from fetchcli.options import DocumentRules, InputRules
 from fetchcli.sources.links import Origin, Target, resolve
-from fetchcli.sources.rules import InputFilter, _normalize, normalize_url, unique_key
+from fetchcli.sources.normal_form import _normalize, normalize_url, unique_key
+from fetchcli.sources.rules import InputFilter
 
 RunCli = Callable[..., Result]
 DOC = Origin(path=Path("/site/docs/a.md"))

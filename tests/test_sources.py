@@ -14,8 +14,9 @@ import pytest
 
 from fetchcli.model import UrlRecord
 from fetchcli.options import MAX_LINE_BYTES, InputRules
+from fetchcli.sources.normal_form import normalize_url
 from fetchcli.sources.readers import aiter_in_thread, count_records, iter_records
-from fetchcli.sources.rules import InputFilter, SourceStats, extract_urls, normalize_url
+from fetchcli.sources.rules import InputFilter, SourceStats, extract_urls
 
 # --- helpers ----------------------------------------------------------------
 

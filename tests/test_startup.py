@@ -121,11 +121,11 @@ def test_the_fetch_callback_has_evaluated_annotations() -> None:
 def test_cheaper_character_classes_match_what_they_replace() -> None:
     """Each class, written as the characters it takes, is the negated one it replaced."""
     from fetchcli.sinks import report
-    from fetchcli.sources import rules
+    from fetchcli.sources import normal_form
 
     every = "".join(map(chr, range(sys.maxunicode + 1)))
     lower_ascii = re.compile(r"[^A-Z\x80-\U0010ffff]")
-    new_lower_ascii = re.compile(rules._LOWER_ASCII.pattern.removesuffix("*\\Z"))
+    new_lower_ascii = re.compile(normal_form._LOWER_ASCII.pattern.removesuffix("*\\Z"))
     assert lower_ascii.sub("", every) == new_lower_ascii.sub("", every)
     xml_illegal = re.compile("[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
     assert xml_illegal.sub("", every) == report._XML_ILLEGAL.sub("", every)

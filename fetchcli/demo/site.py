@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from fetchcli.demo.httpserver import HttpServer, Request, response_head
 from fetchcli.model import ErrorKind
 from fetchcli.options import FetchOptions
-from fetchcli.sources.rules import normalize_url
+from fetchcli.sources.normal_form import normalize_url
 
 DEMO_COUNT = 300
 DEMO_SEED = 20240601

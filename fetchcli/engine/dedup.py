@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Iterable
 
 from fetchcli.model import Fetcher, FetchResult, UrlRecord, changed, now, place_of
-from fetchcli.sources.rules import normalize_url, unique_key
+from fetchcli.sources.normal_form import normalize_url, unique_key
 
 
 def target_key(url: str) -> str:

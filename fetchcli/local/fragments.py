@@ -9,7 +9,7 @@ from urllib.parse import unquote, urlsplit
 
 from fetchcli.model import ErrorKind, Fetcher, FetchResult, Page, UrlRecord
 from fetchcli.sources.documents import DocumentKind, anchors
-from fetchcli.sources.rules import normalize_url, unique_key
+from fetchcli.sources.normal_form import normalize_url, unique_key
 
 # Reads a page's text (None when it cannot be read): injected, so no wire is imported here.
 ReadPage = Callable[[str], Awaitable[str | None]]

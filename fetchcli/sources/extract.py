@@ -18,7 +18,8 @@ from fetchcli.model import Page, UrlRecord
 from fetchcli.options import DocumentRules, InputRules
 from fetchcli.sources.documents import DocumentKind, base_href, extract_links, kind_for
 from fetchcli.sources.links import Origin, resolve
-from fetchcli.sources.rules import InputFilter, SourceStats, normalize_url
+from fetchcli.sources.normal_form import normalize_url
+from fetchcli.sources.rules import InputFilter, SourceStats
 from fetchcli.sources.walk import Document
 
 # Documents larger than this are read up to it (a link checker reads docs, not dumps).

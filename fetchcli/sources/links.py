@@ -20,7 +20,7 @@ from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
 from fetchcli.options import DocumentRules
-from fetchcli.sources.rules import normalize_url
+from fetchcli.sources.normal_form import normalize_url
 
 # Links that name no resource to check.
 SKIPPED_SCHEMES = frozenset({"mailto", "tel", "data", "javascript", "about", "sms", "callto"})
