@@ -26,6 +26,14 @@ async def drain(response: httpx.Response) -> None:
     await response.aclose()
 
 
+async def close(response: httpx.Response) -> None:
+    """`response.aclose()` without the context that attaches the request to an httpx error
+    (~3 µs a response): closing a wire's body only gives its connection back or drops it."""
+    if not response.is_closed:
+        response.is_closed = True
+        await cast(httpx.AsyncByteStream, response.stream).aclose()
+
+
 def decoded_chunks(response: httpx.Response) -> AsyncIterable[bytes]:
     """The body after content decoding, decoded a bounded piece at a time.
 

@@ -44,6 +44,10 @@ class Wires(httpx.AsyncBaseTransport):
         return None if _bypass(host, self._environment) else proxy
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self.wire_for(request).handle_async_request(request)
+
+    def wire_for(self, request: httpx.Request) -> CurlTransport:
+        """The wire a request leaves through: the one of its proxy (or none), made once."""
         proxy = self.proxy_for(request.url)
         wire = self._wires.get(proxy)
         if wire is None:
@@ -54,7 +58,7 @@ class Wires(httpx.AsyncBaseTransport):
                 proxy=proxy,
                 decode=True,  # in C, a step at a time: a bomb stops at --max-body
             )
-        return await wire.handle_async_request(request)
+        return wire
 
     async def aclose(self) -> None:
         for wire in self._wires.values():
@@ -96,7 +100,7 @@ class Client(httpx.AsyncClient):
 
     async def send_once(self, request: httpx.Request) -> httpx.Response:
         """Send without following redirects; the body is left to be streamed."""
-        return await self._wire.handle_async_request(request)
+        return await self._wire.wire_for(request).handle_async_request(request)
 
     def redirect(self, request: httpx.Request, response: httpx.Response) -> httpx.Request | None:
         """The request a redirect response leads to, by httpx's rules; None if it is not one.

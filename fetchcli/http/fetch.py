@@ -14,12 +14,12 @@ import asyncio
 import random
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, nullcontext
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
 
-from fetchcli.http.body import decoded_chunks, drain
+from fetchcli.http.body import close, decoded_chunks, drain
 from fetchcli.http.client import Client, make_client
 from fetchcli.http.curl import AS_SENT
 from fetchcli.http.errors import classify
@@ -81,9 +81,12 @@ async def fetch_one(
     as_sent = False
     while True:
         attempts += 1
-        async with gate(record.url) if gate is not None else nullcontext():
-            last_try = retried >= spec.retries
+        last_try = retried >= spec.retries
+        if gate is None:
             attempt = await _attempt(client, record.url, method, spec, last_try, as_sent)
+        else:
+            async with gate(record.url):
+                attempt = await _attempt(client, record.url, method, spec, last_try, as_sent)
         if not attempt.sent:
             attempts = 0  # httpx refused the URL before sending anything
             break
@@ -162,7 +165,7 @@ async def _attempt(
             outcome.message = f"redirect to an unfetchable URL: {outcome.message}"
     finally:
         if response is not None:
-            await response.aclose()
+            await close(response)
         wire.slot.release()
     if outcome.error is ErrorKind.TIMEOUT and wire.expired():
         outcome.message = f"no complete response within {spec.timeout:g}s"
