@@ -182,16 +182,19 @@ def invalid_result(record: UrlRecord) -> FetchResult:
 
 def now() -> str:
     """The time for `fetched_at`: RFC 3339, UTC, in milliseconds (`2026-11-30T09:25:36.120Z`)."""
-    global _second
-    clock = time.time()
-    whole = int(clock)
-    second = _second
-    if second[0] != whole:  # the date and time are formatted once a second, not per result
-        second = _second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
-    return f"{second[1]}.{int((clock - whole) * 1000):03d}Z"
+    global _last, _second
+    millis = int(time.time() * 1000)
+    if millis == _last[0]:  # results complete several to a millisecond
+        return _last[1]
+    whole, fraction = divmod(millis, 1000)
+    if whole != _second[0]:  # the date and time are formatted once a second, not per result
+        _second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
+    _last = (millis, f"{_second[1]}.{fraction:03d}Z")
+    return _last[1]
 
 
-_second: tuple[int, str] = (-1, "")
+_second: tuple[int, str] = (-1, "")  # the whole second last formatted, and its text
+_last: tuple[int, str] = (-1, "")  # the millisecond last given, and its text
 
 
 # The two outcome rules, side by side: their sets differ on purpose. A 500 is

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, TextIO
 
 import pytest
@@ -964,3 +965,17 @@ def test_csv_cells_from_servers_cannot_be_formulas(start: str) -> None:
     row = dict(zip(SPEC_KEYS, csv_rows(result)[1], strict=True))
     assert row["message"] == f"'{start}HYPERLINK(1)" and row["content_type"] == f"'{start}cmd"
     assert row["source"] == "-"  # our own cells are written as they are
+
+
+def test_fetched_at_is_the_utc_time_to_the_millisecond(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fetchcli import model
+
+    ticks = iter([1764494736.1204, 1764494736.1207, 1764494736.1213, 1764494737.0009])
+    clock = SimpleNamespace(time=lambda: next(ticks), strftime=time.strftime, gmtime=time.gmtime)
+    monkeypatch.setattr(model, "time", clock)
+    assert [model.now() for _ in range(4)] == [
+        "2025-11-30T09:25:36.120Z",
+        "2025-11-30T09:25:36.120Z",
+        "2025-11-30T09:25:36.121Z",
+        "2025-11-30T09:25:37.000Z",
+    ]
