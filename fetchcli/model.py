@@ -184,8 +184,9 @@ def now() -> str:
     """The time for `fetched_at`: RFC 3339, UTC, in milliseconds (`2026-11-30T09:25:36.120Z`)."""
     global _last, _second
     millis = int(time.time() * 1000)
-    if millis == _last[0]:  # results complete several to a millisecond
-        return _last[1]
+    last = _last
+    if millis == last[0]:  # results complete several to a millisecond
+        return last[1]
     whole, fraction = divmod(millis, 1000)
     if whole != _second[0]:  # the date and time are formatted once a second, not per result
         _second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))

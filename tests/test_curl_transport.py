@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import gzip
 import hashlib
 import os
@@ -964,6 +965,66 @@ async def test_head_lines_that_trickle_in_are_data_for_the_read_timeout() -> Non
     async with raw_server(trickle_head) as server, CurlTransport(max_connections=1) as transport:
         response = await fetch(transport, "GET", server.url(), timeouts=timeouts)
     assert response.content == b"hello" and response.headers["x-slow-7"] == "yes"
+
+
+@asynchronous
+async def test_trailers_that_trickle_in_are_data_for_the_read_timeout() -> None:
+    async def trickle_trailers(
+        head: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n")
+        for number in range(8):  # as the head lines above: never 0.3 s idle, 0.8 s in all
+            await asyncio.sleep(0.1)
+            writer.write(b"X-Trailer-%d: yes\r\n" % number)
+            await writer.drain()
+        writer.write(b"\r\n")
+
+    timeouts = {**TIMEOUTS, "read": 0.3}
+    async with (
+        raw_server(trickle_trailers) as server,
+        CurlTransport(max_connections=1) as transport,
+    ):
+        response = await fetch(transport, "GET", server.url(), timeouts=timeouts)
+    assert response.content == b"hello" and "x-trailer-7" not in response.headers
+
+
+@asynchronous
+async def test_a_head_whose_blank_line_comes_with_a_trailer_goes_at_once() -> None:
+    # An empty chunked body and the start of its trailers, in one packet, then nothing:
+    # the head's blank line is not the last line libcurl gave in that round.
+    busy = b"HTTP/1.1 503 Busy\r\nTransfer-Encoding: chunked\r\nTrailer: X-T\r\n\r\n0\r\nX-T: 1\r\n"
+    answers = iter([busy])
+
+    async def busy_then_ok(
+        head: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        answer = next(answers, None)
+        writer.write(ok() if answer is None else answer)
+        await writer.drain()
+        if answer is not None:
+            await silent(head, reader, writer)
+
+    spec = RequestSpec(timeout=3.0, retries=1, backoff=0.01)
+    async with raw_server(busy_then_ok) as server, open_http_fetcher(spec, 2) as fetch_record:
+        result = await fetch_record(UrlRecord(source="t", line=1, url=server.url()))
+    assert (result.ok, result.status, result.attempts) == (True, 200, 2)
+    assert result.elapsed < 1.5  # the 503 was retried at once, not at its deadline (3 s)
+
+
+@pytest.mark.parametrize("read", [None, 5.0], ids=["no-read-timeout", "read-timeout"])
+@asynchronous
+async def test_requests_cancelled_before_their_head_leave_no_transfer_behind(
+    read: float | None,
+) -> None:
+    timeouts = {**TIMEOUTS, "read": read}
+    async with raw_server(silent) as server, CurlTransport(max_connections=4) as transport:
+        for _ in range(12):
+            sent = fetch(transport, "GET", server.url(), timeouts=timeouts)
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(sent, 0.05)
+        gc.collect()
+        assert transport.active_transfers == 0
+        assert not [o for o in gc.get_objects() if isinstance(o, curl_multi.Transfer)]
 
 
 # --- content decoding ------------------------------------------------------------------------

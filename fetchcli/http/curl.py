@@ -258,6 +258,7 @@ class CurlTransport(httpx.AsyncBaseTransport):
             setopt(pycurl.HEADERFUNCTION, transfer.lines.append)
             setopt(pycurl.WRITEFUNCTION, transfer.on_write)
             multi.add(handle)
+            self._heads.add(transfer)
         except BaseException:
             self._setups.pop(handle, None)
             handle.reset()

@@ -312,9 +312,10 @@ class Transfer:
     ) -> None:
         self.handle = handle
         self._held = Held() if held is None else held  # shared by the transport's transfers
-        # The transport's transfers whose head has not come yet (this one, until it comes).
+        # The transport's transfers `heads_arrived` watches: the transport adds this one once
+        # it is in the multi; it leaves once its head has come (and, with a read timeout,
+        # whose clock later head lines such as trailers also reset, once it has ended).
         self._heads: set[Transfer] = set() if heads is None else heads
-        self._heads.add(self)
         self.request = request
         self._loop = loop
         self._abort = abort
@@ -372,7 +373,8 @@ class Transfer:
         """Let the response be returned if its head is complete."""
         if not self.head.done() and self.final_head() is not None:
             self.head.set_result(None)
-            self._heads.discard(self)
+            if self.timer is None:
+                self._heads.discard(self)
 
     def on_write(self, data: bytes) -> int | None:
         """CURLOPT_WRITEFUNCTION: keep a body chunk, or pause the transfer if too much waits.
@@ -474,7 +476,7 @@ class Transfer:
                 self.head.cancel()
             else:
                 self.head.set_exception(error)
-            self._heads.discard(self)
+        self._heads.discard(self)  # also when the head was cancelled with its awaiting task
         self._wake()
 
     def _wake(self) -> None:
@@ -486,21 +488,23 @@ class Transfer:
 def heads_arrived(waiting: set[Transfer]) -> None:
     """After a round of libcurl's work: let go each response whose head just ended.
 
-    `waiting`: the transfers whose head has not come (the header callback only
-    appends lines). New head lines count as data for the read timeout. A head
-    ends with a blank line; the response goes before any body byte, so that a
-    retryable status need not wait for a body that stalls.
+    `waiting`: the transfers whose head has not come, or that have a read timeout
+    (the header callback only appends lines). New head lines, trailers too, count
+    as data for the read timeout. A head ends with a blank line; the response
+    goes before any body byte, so that a retryable status need not wait for a
+    body that stalls.
     """
     arrived: list[Transfer] = []
     for transfer in waiting:
         lines = transfer.lines
-        count = len(lines)
-        if count == transfer.seen:
+        seen = transfer.seen
+        if len(lines) == seen:
             continue
-        transfer.seen = count
+        transfer.seen = len(lines)
         if transfer.timer is not None:  # only the read timeout looks at it
             transfer.last = time.monotonic()
-        if lines[-1] in _BLANK:
+        # Every new line: an empty chunked body's trailers may follow its head's blank line.
+        if not transfer.head.done() and any(line in _BLANK for line in lines[seen:]):
             arrived.append(transfer)
     for transfer in arrived:
         transfer._head_arrived()
