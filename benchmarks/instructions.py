@@ -86,6 +86,7 @@ def main() -> int:
     rows = [row.strip() for row in args.only.split(",") if row.strip()]
     with tempfile.TemporaryDirectory(prefix="fetchcli-instr-") as work:
         workdir = Path(work)
+        workdir.chmod(0o755)  # nginx's worker (nobody when run as root) reads server/www/
         with local_server(args.server, workdir / "server") as server:
             files = {}
             for n in (args.small, args.large):
