@@ -24,7 +24,7 @@ from fetchcli.http.fetch import fetch_one
 from fetchcli.http.httpx_adapter import (
     RequestBuilder,
     header_value,
-    raw_headers,
+    response_headers,
     stream_response,
 )
 from fetchcli.model import ErrorKind, FetchResult, UrlRecord
@@ -692,8 +692,9 @@ def test_a_bad_origin_fails_as_httpx_fails() -> None:
         [],
     ],
 )
-def test_raw_headers_equal_httpx_headers(pairs: list[tuple[bytes, bytes]]) -> None:
-    built, expected = raw_headers(pairs), httpx.Headers(pairs)
+def test_response_headers_equal_httpx_headers(pairs: list[tuple[bytes, bytes]]) -> None:
+    built = response_headers([(name, name.lower(), value) for name, value in pairs])
+    expected = httpx.Headers(pairs)
     assert built.raw == expected.raw and built.encoding == expected.encoding
     assert built.multi_items() == expected.multi_items() and dict(built) == dict(expected)
     for name in {lower.lower() for lower, _ in pairs} | {b"absent"}:
@@ -703,7 +704,7 @@ def test_raw_headers_equal_httpx_headers(pairs: list[tuple[bytes, bytes]]) -> No
 def test_stream_responses_equal_httpx_responses() -> None:
     request = httpx.Request("GET", "http://a.example/x")
     stream = httpx.ByteStream(b"body")
-    headers = raw_headers([(b"Content-Type", b"text/plain")])
+    headers = response_headers([(b"Content-Type", b"content-type", b"text/plain")])
     extensions = {"http_version": b"HTTP/1.1", "reason_phrase": b"OK"}
     built = stream_response(200, headers, stream, request, extensions)
     expected = httpx.Response(200, stream=stream, request=request, extensions=extensions)

@@ -46,7 +46,7 @@ import pycurl  # type: ignore[import-untyped]
 
 from fetchcli.http.curl_errors import curl_error
 from fetchcli.http.curl_multi import CurlBody, Held, Multi, Transfer, heads_arrived, set_body
-from fetchcli.http.httpx_adapter import header_fields, stream_response
+from fetchcli.http.httpx_adapter import response_headers, stream_response
 from fetchcli.http.wire import ATTEMPT, BODY_LIMIT, Attempt
 
 DEFAULT_MAX_CONNECTIONS = 100
@@ -100,7 +100,8 @@ class CurlTransport(httpx.AsyncBaseTransport):
         self._header_cache: dict[tuple[object, ...], _HeaderLines] = {}
         self._active: dict[Any, Transfer] = {}
         self._held = Held()  # body bytes received and not yet read, over every transfer
-        self._heads: set[Transfer] = set()  # transfers whose response head has not come
+        # Transfers whose response head has not come, or that keep a read timeout.
+        self._heads: set[Transfer] = set()
         self._multi: Multi | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
@@ -397,7 +398,7 @@ class CurlTransport(httpx.AsyncBaseTransport):
         self._abort(transfer, error)
 
     def _response(self, request: httpx.Request, transfer: Transfer) -> httpx.Response:
-        version, code, reason, headers, ascii_ = transfer.response_head()
+        version, code, reason, headers = transfer.response_head()
         if self._decode and not request.extensions.get(AS_SENT):
             for _, name, value in headers:
                 if name == b"content-encoding" and value.lower() != b"identity":
@@ -409,8 +410,7 @@ class CurlTransport(httpx.AsyncBaseTransport):
         if reason:
             extensions["reason_phrase"] = reason
         body = CurlBody(transfer, self._close_body)
-        fields = header_fields(headers, "ascii" if ascii_ else None)
-        return stream_response(code, fields, body, request, extensions)
+        return stream_response(code, response_headers(headers), body, request, extensions)
 
     def _close_body(self, transfer: Transfer) -> None:
         self._abort(transfer, None)

@@ -89,7 +89,7 @@ class Multi:
     ) -> None:
         self._loop = loop
         self._finished = finished
-        self._acted = acted  # called after each round of libcurl's work (see Transfer.lines)
+        self._acted = acted  # called after each round of libcurl's work (heads_arrived)
         self._handles: set[Any] = set()
         self._watched: dict[int, int] = {}  # fd → the POLL_IN/POLL_OUT bits registered
         self._timer: asyncio.Handle | None = None
@@ -265,11 +265,11 @@ class Transfer:
     # head's ten-odd lines): after each round of libcurl's work, `heads_arrived` finds
     # the transfers whose head just ended and lets their responses go. The reader takes
     # chunks with `take()`, which unpauses a paused transfer once the backlog is down to
-    # LOW_WATER. Once more than the body limit has been delivered,
-    # the write callback stops the transfer (`stopped`): libcurl then ends it with
-    # CURLE_WRITE_ERROR and decodes nothing more (a paused transfer would go on decoding
-    # what it has read into its own memory: curl_easy_pause(3), "Memory use"). When the
-    # stop comes while an unpause delivers what libcurl held, `abort` ends it instead.
+    # LOW_WATER. Once more than the body limit has been delivered, the write callback
+    # stops the transfer (`stopped`): libcurl then ends it with CURLE_WRITE_ERROR and
+    # decodes nothing more (a paused transfer would go on decoding what it has read into
+    # its own memory: curl_easy_pause(3), "Memory use"). When the stop comes while an
+    # unpause delivers what libcurl held, `abort` ends it instead.
 
     __slots__ = (
         "_abort",
@@ -337,9 +337,9 @@ class Transfer:
         self.deadline_timer: asyncio.TimerHandle | None = None  # set while it may be paused
         self._waiter: asyncio.Future[None] | None = None
 
-    def response_head(self) -> tuple[bytes, int, bytes, list[tuple[bytes, bytes, bytes]], bool]:
-        """The final head: HTTP version, status code, reason phrase, header fields (name,
-        lower-case name, value) and whether the head is all ASCII."""
+    def response_head(self) -> tuple[bytes, int, bytes, list[tuple[bytes, bytes, bytes]]]:
+        """The final head: HTTP version, status code, reason phrase and header fields
+        (name, lower-case name, value)."""
         head = self.final_head()
         if not head:
             raise httpx.RemoteProtocolError("no response head", request=self.request)
@@ -348,7 +348,7 @@ class Transfer:
         code, _, reason = rest.partition(b" ")
         if not (code.isdigit() and len(code) == 3):  # libcurl checks HTTP/1; be sure anyway
             raise httpx.RemoteProtocolError(f"invalid status line {status_line!r}")
-        return version, int(code), reason, _header_items(lines), b"".join(head).isascii()
+        return version, int(code), reason, _header_items(lines)
 
     def final_head(self) -> list[bytes] | None:
         """The status line and header lines of the final response; None until it is complete.
@@ -504,13 +504,11 @@ def heads_arrived(waiting: set[Transfer]) -> None:
         if transfer.timer is not None:  # only the read timeout looks at it
             transfer.last = time.monotonic()
         # Every new line: an empty chunked body's trailers may follow its head's blank line.
-        if not transfer.head.done() and any(line in _BLANK for line in lines[seen:]):
+        new = lines[seen:]
+        if not transfer.head.done() and (b"\r\n" in new or b"\n" in new):
             arrived.append(transfer)
     for transfer in arrived:
         transfer._head_arrived()
-
-
-_BLANK = (b"\r\n", b"\n")
 
 
 def _interim(status_line: bytes) -> bool:

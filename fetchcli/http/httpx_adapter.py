@@ -4,9 +4,9 @@ httpx has no public way to build the request a redirect leads to without
 sending it, nor to give a client a cookie store that does nothing (it copies
 what it is given into a plain `Cookies`). Building a `Request` or `Headers`
 publicly re-parses and re-normalizes what is already known: about 80 µs of
-CPU a request, more than libcurl spends on it; `RequestBuilder` and
-`raw_headers` build the same objects directly (tests/test_client.py checks
-they equal what the public constructors give).
+CPU a request, more than libcurl spends on it; `RequestBuilder`,
+`response_headers` and `stream_response` build the same objects directly
+(tests/test_client.py checks they equal what the public constructors give).
 """
 
 from __future__ import annotations
@@ -54,17 +54,17 @@ def skip_cookies(client: httpx.AsyncClient, cookies: httpx.Cookies) -> None:
         client._cookies = cookies
 
 
-def raw_headers(pairs: list[tuple[bytes, bytes]]) -> httpx.Headers:
-    """`httpx.Headers(pairs)` for byte pairs, without normalizing each one again."""
+def response_headers(items: list[tuple[bytes, bytes, bytes]]) -> httpx.Headers:
+    """`httpx.Headers(pairs)` for a response's (name, lower-case name, value) items,
+    without normalizing each one again."""
     # "ascii" is what httpx would find by decoding each; None lets it look.
-    encoding = "ascii" if b"".join(chain.from_iterable(pairs)).isascii() else None
-    return header_fields([(name, name.lower(), value) for name, value in pairs], encoding)
+    encoding = "ascii" if b"".join(chain.from_iterable(items)).isascii() else None
+    return _headers(items, encoding)
 
 
-def header_fields(items: list[tuple[bytes, bytes, bytes]], encoding: str | None) -> httpx.Headers:
+def _headers(items: list[tuple[bytes, bytes, bytes]], encoding: str | None) -> httpx.Headers:
     """A `Headers` holding `items` (name, lower-case name, value) as they are.
 
-    `encoding`: "ascii" if every name and value is, else None (httpx then finds it).
     `Headers()` itself costs two isinstance checks, one against an ABC, for nothing.
     """
     headers = httpx.Headers.__new__(httpx.Headers)
@@ -138,7 +138,7 @@ class RequestBuilder:
             items = list(given._list)
         else:  # as Request._prepare: Host first
             items = [(b"Host", b"host", netloc), *given._list]
-        request.headers = header_fields(items, given._encoding)
+        request.headers = _headers(items, given._encoding)
         request.extensions = extensions
         request.stream = _EMPTY
         request._content = b""
