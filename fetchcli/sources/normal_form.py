@@ -98,7 +98,8 @@ def _normalize(text: str, default_scheme: str) -> tuple[str, str | None]:
     # `scheme://` + netloc, then the rest exactly as given (urlsplit would drop an empty `?`).
     authority_end = len(parts.scheme) + 3 + len(netloc)
     if port is None and "%" not in url and "/." not in url and _LOWER_ASCII.match(netloc):
-        # The fast path, taken by nearly every URL: already in normal form but for the path.
+        # Already in normal form but for the path, though not plain enough for the
+        # shortcut in normalize_url (userinfo, an upper-case scheme, an IPv6 literal).
         problem = None if bracketed else _name_problem(host, host)
         if problem is not None:
             return url, problem
