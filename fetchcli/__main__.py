@@ -1,17 +1,30 @@
 """`python -m fetchcli` and the `fetchcli` console script.
 
 `--version` is answered here, before Typer (or anything else) is imported,
-so that asking for it costs little more than starting Python.
+so that asking for it costs little more than starting Python. A run ends with
+`os._exit` once its output is flushed: the interpreter's teardown (freeing
+every object of httpx, Typer, Rich and the run) would add ~45 ms to each run
+and change nothing a user sees.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from typing import NoReturn
 
 
 def main() -> None:
     """Entry point: `fetchcli [OPTIONS] [SOURCE]...`."""
+    exit_now(run())
+
+
+def run() -> object:
+    """Run the command given in sys.argv; what it exits with (a `SystemExit` code).
+
+    Usage: `status = run()` (tests look at the process after it, before `exit_now`).
+    """
     if sys.argv[1:] == ["--version"]:
         from fetchcli._version import version_line
 
@@ -20,11 +33,38 @@ def main() -> None:
             sys.stdout.flush()
         except BrokenPipeError:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return
+        return 0
     skip_httpx_cli()
     from fetchcli.cli.app import main as run_cli
 
-    run_cli()
+    try:
+        run_cli()
+    except SystemExit as stop:
+        return stop.code
+    return 0
+
+
+def exit_now(code: object) -> NoReturn:
+    """End the process with `code` (as `SystemExit(code)` would), skipping interpreter teardown.
+
+    Called once the run is over: every file the run wrote is closed, the event loop
+    and its threads are shut down, and only Python's own stdout/stderr buffers may
+    still hold text, so they are flushed first. A crash (any other exception) still
+    ends the usual way, with its traceback.
+    """
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code
+    else:  # sys.exit("message"): printed, status 1
+        sys.stderr.write(f"{code}\n")
+        status = 1
+    for stream in (sys.stdout, sys.stderr):
+        if stream is None:  # started with that descriptor closed
+            continue
+        with contextlib.suppress(OSError, ValueError):  # a reader gone (`| head`), or closed
+            stream.flush()
+    os._exit(status)
 
 
 def skip_httpx_cli() -> None:

@@ -147,11 +147,8 @@ def test_a_quiet_run_imports_no_rich(site: HTTPServer, url_file: Callable[..., P
     code = (
         "import sys\n"
         f"sys.argv = ['fetchcli', {str(path)!r}, '-q', '--format', 'none']\n"
-        "from fetchcli.__main__ import main\n"
-        "try:\n"
-        "    main()\n"
-        "except SystemExit as exc:\n"
-        "    print('exit', exc.code)\n"
+        "from fetchcli.__main__ import run\n"
+        "print('exit', run())\n"
         "print(sorted(name for name in sys.modules if name.split('.')[0] == 'rich'))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
@@ -251,3 +248,37 @@ def test_click_usage_errors_have_the_same_two_line_style(args: list[str], names:
     assert done.returncode == 2 and len(lines) == 2
     assert lines[0].startswith(b"fetchcli: error: ") and names in lines[0]
     assert lines[1] == b"Try 'fetchcli --help' for help."
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "stdout", "stderr"),
+    [
+        ("3", 3, "pending", ""),
+        ("None", 0, "pending", ""),
+        ("'a message'", 1, "pending", "a message\n"),
+    ],
+)
+def test_the_entry_point_ends_with_what_it_buffered_and_its_status(
+    code: str, status: int, stdout: str, stderr: str
+) -> None:
+    """`exit_now` skips interpreter teardown: buffered text must still come out."""
+    script = (
+        "import sys\n"
+        "from fetchcli.__main__ import exit_now\n"
+        "sys.stdout.write('pending')\n"  # no newline: still in Python's buffer
+        f"exit_now({code})\n"
+        "print('not reached')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (status, stdout, stderr)
+
+
+def test_the_entry_point_ends_quietly_with_its_stdout_closed() -> None:
+    script = "from fetchcli.__main__ import exit_now\nexit_now(0)\n"
+    done = subprocess.run(
+        [sys.executable, "-c", script], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        timeout=60, preexec_fn=lambda: os.close(1),
+    )  # fmt: skip
+    assert (done.returncode, done.stderr) == (0, b"")

@@ -87,9 +87,9 @@ def test_help_imports_neither_rich_nor_the_http_stack() -> None:
     script = (
         "import sys, contextlib, io\n"
         "sys.argv = ['fetchcli', '--help']\n"
-        "from fetchcli.__main__ import main\n"
-        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
-        "    main()\n"
+        "from fetchcli.__main__ import run\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    run()\n"
         "loaded = {name.split('.')[0] for name, module in sys.modules.items() if module}\n"
         "print(sorted(loaded & {'rich', 'pycurl', 'httpx'}))\n"
     )

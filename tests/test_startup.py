@@ -49,12 +49,8 @@ def _loaded_by_run(args: list[str]) -> tuple[str, set[str]]:
     code = (
         "import sys\n"
         f"sys.argv = ['fetchcli', *{args!r}]\n"
-        "from fetchcli.__main__ import main\n"
-        "try:\n"
-        "    main()\n"
-        "except SystemExit as exc:\n"
-        "    code = exc.code\n"
-        "print(code)\n"
+        "from fetchcli.__main__ import run\n"
+        "print(run())\n"
         "print(' '.join(sorted(name for name, module in sys.modules.items() if module)))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
