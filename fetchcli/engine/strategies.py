@@ -31,7 +31,13 @@ async def queue_mode(records: AsyncIterator[tuple[int, UrlRecord]], handle: Hand
     failures: list[BaseException] = []
 
     async def worker() -> None:
-        while (item := await queue.get()) is not None:
+        while True:
+            try:  # at once when an item waits (most of the time): no coroutine to await
+                item = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                item = await queue.get()
+            if item is None:
+                return
             await handle(*item)
 
     def watch(task: asyncio.Task[None]) -> None:
@@ -48,7 +54,10 @@ async def queue_mode(records: AsyncIterator[tuple[int, UrlRecord]], handle: Hand
                 if len(workers) < n:  # start workers as work arrives: small inputs need few
                     workers.append(asyncio.create_task(worker()))
                     workers[-1].add_done_callback(watch)
-                await queue.put(item)
+                try:
+                    queue.put_nowait(item)
+                except asyncio.QueueFull:  # every worker is busy: wait for one
+                    await queue.put(item)
         except Exception as exc:  # a source failed: finish what was read, then say so
             source_failure = exc
         for _ in workers:

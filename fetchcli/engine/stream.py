@@ -12,7 +12,7 @@ or the --workers processes.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
 
@@ -64,10 +64,16 @@ async def stream(
     """
     queue: asyncio.Queue[_Item] = asyncio.Queue(maxsize=max(64, schedule.concurrency))
     engine = asyncio.create_task(
-        _run(aiter(records), schedule, fetcher, limits or Limits(), queue.put, stop)
+        _run(aiter(records), schedule, fetcher, limits or Limits(), queue, stop)
     )
     try:
-        while not isinstance(item := await queue.get(), _Ended):
+        while True:
+            try:  # results often wait already: take one without a coroutine to await
+                item = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                item = await queue.get()
+            if isinstance(item, _Ended):
+                break
             if isinstance(item, _Failed):
                 raise item.exc
             yield item
@@ -81,9 +87,10 @@ async def _run(
     schedule: Schedule,
     fetcher: Fetcher,
     limits: Limits,
-    put: Callable[[_Item], Awaitable[None]],
+    queue: asyncio.Queue[_Item],
     stop: asyncio.Event | None,
 ) -> None:
+    put = queue.put
     try:
         hosts = limits.hosts
         order = InputOrder(schedule.concurrency) if schedule.order is Order.INPUT else None
@@ -100,11 +107,16 @@ async def _run(
 
         async def handle(seq: int, record: UrlRecord) -> None:
             if record.error is not None:
-                await emit(seq, invalid_result(record))
+                result = invalid_result(record)
             elif hosts is None:
-                await fetch(seq, record)
+                result = await fetcher(record)
             else:
                 await hosts.run(host_of(record.url), seq, record, fetch)
+                return
+            if order is None and not queue.full():  # the usual case, without a coroutine
+                queue.put_nowait(result)
+            else:
+                await emit(seq, result)
 
         numbered = _numbered(records) if order is None else order.admit(records)
         async with _closing(records), aclosing(numbered):
