@@ -14,11 +14,15 @@ May import: fetchcli.api, fetchcli.model, fetchcli.options (on first use), fetch
 from __future__ import annotations
 
 from importlib import import_module
-from typing import TYPE_CHECKING, Any
 
 from fetchcli._version import __version__
 
+# Not `typing.TYPE_CHECKING`: importing typing takes longer than all of `--version`
+# (mypy treats any name TYPE_CHECKING as true).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from fetchcli.api import fetch_stream
     from fetchcli.model import ErrorKind, Fetcher, FetchResult, UrlRecord
     from fetchcli.options import (

@@ -195,19 +195,6 @@ def test_the_engine_imports_neither_typer_nor_rich() -> None:
     assert done.returncode == 0, done.stderr.decode()
 
 
-def test_version_does_not_import_httpx() -> None:
-    code = (
-        "import sys\n"
-        "sys.argv = ['fetchcli', '--version']\n"
-        "from fetchcli.__main__ import main\n"
-        "main()\n"
-        "assert not {'httpx', 'typer', 'rich'} & set(sys.modules), sorted(sys.modules)\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
-    assert done.returncode == 0, done.stderr.decode()
-    assert done.stdout.decode().startswith("fetchcli ")
-
-
 def test_retry_after_as_an_http_date_beyond_the_cap_fails_at_once(httpserver: HTTPServer) -> None:
     from email.utils import formatdate
 

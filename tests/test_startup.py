@@ -130,3 +130,20 @@ def test_cheaper_character_classes_match_what_they_replace() -> None:
 def _top_and_full(modules: set[str]) -> set[str]:
     """Every module name and the top-level package of each (`rich` for `rich.console`)."""
     return modules | {name.split(".")[0] for name in modules}
+
+
+def test_version_imports_nothing_but_itself() -> None:
+    """`--version` costs little more than starting Python: no typing, no httpx, no Typer."""
+    code = (
+        "import sys\n"
+        "before = set(sys.modules)\n"
+        "sys.argv = ['fetchcli', '--version']\n"
+        "from fetchcli.__main__ import run\n"
+        "status = run()\n"
+        "print(status, sorted(set(sys.modules) - before))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr.decode()
+    version, report = done.stdout.decode().splitlines()
+    assert version.startswith("fetchcli ")
+    assert report == "0 ['fetchcli', 'fetchcli.__main__', 'fetchcli._version']"
