@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fetchcli.options import DocumentRules
-from fetchcli.sources.links import Origin, Target, remap, resolve
+from fetchcli.sources.links import _RESERVED, Origin, Target, is_reserved, remap, resolve
 
 ROOT = Path("/site")
 DOC = Origin(path=ROOT / "docs" / "guide.md")  # a local document
@@ -333,3 +336,33 @@ def test_offline_still_reports_invalid_remote_links() -> None:
 
 def test_offline_excludes_links_of_a_page() -> None:
     assert resolve("other.html", PAGE, OFFLINE).excluded
+
+
+# --- the reserved-name check, decided per netloc --------------------------------
+
+_URL_PART = st.text(alphabet="aAeEx.-:@[]/?#%:1 \t", max_size=12)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    scheme=st.sampled_from(["http", "https", "HTTP", "ftp+x", "h"]),
+    host=st.sampled_from(
+        ["example.com", "EXAMPLE.org.", "a.test", "b.localhost", "x.invalid", "notexample.com",
+         "[::1]", "[::1", "::1]", "user:pw@example.net", "example.com:8080", "", "exa mple.com"]
+    ),
+    rest=_URL_PART,
+    prefix=st.sampled_from(["", " ", "\t"]),
+)  # fmt: skip
+def test_the_reserved_check_is_the_hostname_rule(
+    scheme: str, host: str, rest: str, prefix: str
+) -> None:
+    url = f"{prefix}{scheme}://{host}{rest}"
+    try:
+        expected: bool | type[Exception] = bool(_RESERVED.search(urlsplit(url).hostname or ""))
+    except ValueError:
+        expected = ValueError
+    try:
+        found: bool | type[Exception] = is_reserved(url)
+    except ValueError:
+        found = ValueError
+    assert found == expected

@@ -34,6 +34,8 @@ class RemoteFragments:
 
     async def __call__(self, record: UrlRecord) -> FetchResult:
         result = await self._fetcher(record)
+        if "#" not in record.url:  # most links: no fragment to split out and look for
+            return result
         parts = urlsplit(record.url)
         fragment = unquote(parts.fragment)
         if not fragment or not result.ok or "html" not in (result.content_type or ""):

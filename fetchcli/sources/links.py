@@ -29,6 +29,9 @@ _RESERVED = re.compile(
     r"(?:^|\.)(?:example\.(?:com|net|org)|example|test|invalid|localhost)\.?$", re.IGNORECASE
 )
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
+# A URL's netloc, where urlsplit finds it (the tabs and newlines it drops, it drops from
+# the netloc too; a URL with leading space or control characters does not match).
+_NETLOC = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)")
 # A Windows drive letter is a path, not a scheme.
 _DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
 
@@ -92,12 +95,27 @@ def _remote(link: str, origin: Origin, rules: DocumentRules) -> Target:
     local = _on_disk(url, rules) if origin.path is not None else None
     if local is not None:
         return _local(local, origin, rules)
-    host = urlsplit(url).hostname or ""
-    if rules.default_excludes and _RESERVED.search(host):
+    if rules.default_excludes and is_reserved(url):
         return Target(url=url, excluded=True)
     if rules.offline:
         return Target(url=url, excluded=True)
     return Target(url=url)
+
+
+def is_reserved(url: str) -> bool:
+    """Whether a URL's host is a reserved example name (RFC 2606 / 6761).
+
+    Decided once per netloc: a documentation tree links to a few hosts many times.
+    """
+    match = _NETLOC.match(url)
+    if match is None:
+        return bool(_RESERVED.search(urlsplit(url).hostname or ""))
+    return _reserved_netloc(match.group(1))
+
+
+@functools.lru_cache(maxsize=1024)
+def _reserved_netloc(netloc: str) -> bool:
+    return bool(_RESERVED.search(urlsplit(f"//{netloc}").hostname or ""))
 
 
 def _on_disk(url: str, rules: DocumentRules) -> str | None:
