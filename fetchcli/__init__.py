@@ -21,8 +21,6 @@ from fetchcli._version import __version__
 # (mypy treats any name TYPE_CHECKING as true).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
-
     from fetchcli.api import fetch_stream
     from fetchcli.model import ErrorKind, Fetcher, FetchResult, UrlRecord
     from fetchcli.options import (
@@ -67,7 +65,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'fetchcli' has no attribute {name!r}")

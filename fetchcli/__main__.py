@@ -14,7 +14,7 @@ import sys
 
 TYPE_CHECKING = False  # not typing's: `--version` imports as little as it can
 if TYPE_CHECKING:
-    from typing import NoReturn
+    from typing import TextIO
 
 
 def main() -> None:
@@ -27,9 +27,14 @@ def run() -> object:
 
     Usage: `status = run()` (tests look at the process after it, before `exit_now`).
     """
+    if sys.stderr is None:  # started with stderr closed (`2>&-`): messages go nowhere
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - for the run
     if sys.argv[1:] == ["--version"]:
         from fetchcli._version import version_line
 
+        if sys.stdout is None:  # `>&-`: as for results, say so (exit 2)
+            sys.stderr.write("fetchcli: error: standard output is closed\n")
+            return 2
         try:
             sys.stdout.write(version_line() + "\n")
             sys.stdout.flush()
@@ -46,29 +51,46 @@ def run() -> object:
     return 0
 
 
-def exit_now(code: object) -> NoReturn:
+def exit_now(code: object) -> None:
     """End the process with `code` (as `SystemExit(code)` would), skipping interpreter teardown.
 
     Called once the run is over: every file the run wrote is closed, the event loop
     and its threads are shut down, and only Python's own stdout/stderr buffers may
     still hold text, so they are flushed first. A crash (any other exception) still
-    ends the usual way, with its traceback.
+    ends the usual way, with its traceback. Under a profiler, tracer or coverage
+    tool, which write their data at exit, the process exits the usual way too.
     """
     if code is None:
         status = 0
     elif isinstance(code, int):
         status = code
     else:  # sys.exit("message"): printed, status 1
-        sys.stderr.write(f"{code}\n")
+        _write(sys.stderr, f"{code}\n")
         status = 1
+    if _observed():
+        sys.exit(status)
     for stream in (sys.stdout, sys.stderr):
-        if stream is None:  # started with that descriptor closed
-            continue
-        try:  # not contextlib.suppress: one import less on the `--version` path
-            stream.flush()
-        except (OSError, ValueError):  # a reader gone (`| head`), or a closed stream
-            continue
+        _write(stream, "")
     os._exit(status)
+
+
+def _write(stream: TextIO | None, text: str) -> None:
+    """Write and flush, as interpreter exit does: a closed or missing stream is passed over."""
+    if stream is None:  # started with that descriptor closed
+        return
+    try:  # not contextlib.suppress: one import less on the `--version` path
+        stream.write(text)
+        stream.flush()
+    except (OSError, ValueError):  # a reader gone (`| head`), or a closed stream
+        return
+
+
+def _observed() -> bool:
+    """Whether a profiler, tracer or coverage tool watches this process (it saves at exit)."""
+    if sys.gettrace() is not None or sys.getprofile() is not None:
+        return True
+    monitoring = getattr(sys, "monitoring", None)  # Python 3.12+: sys.monitoring tools
+    return monitoring is not None and any(monitoring.get_tool(tool) for tool in range(6))
 
 
 def skip_httpx_cli() -> None:

@@ -282,3 +282,26 @@ def test_the_entry_point_ends_quietly_with_its_stdout_closed() -> None:
         timeout=60, preexec_fn=lambda: os.close(1),
     )  # fmt: skip
     assert (done.returncode, done.stderr) == (0, b"")
+
+
+def test_a_run_with_stderr_closed_still_writes_its_results(
+    site: HTTPServer, url_file: Callable[..., Path]
+) -> None:
+    path = url_file(site.url_for("/ok"), site.url_for("/missing"))
+    done = subprocess.run(
+        [sys.executable, "-m", "fetchcli", str(path), "--format", "jsonl", "-r", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=60,
+        preexec_fn=lambda: os.close(2),
+    )  # fmt: skip
+    assert done.returncode == 1  # one URL failed: the usual exit code, no crash
+    assert [record["status"] for record in jsonl(done.stdout.decode())] in ([200, 404], [404, 200])
+
+
+def test_version_with_stdout_closed_says_so() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "fetchcli", "--version"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60,
+        preexec_fn=lambda: os.close(1),
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr == b"fetchcli: error: standard output is closed\n"

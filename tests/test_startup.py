@@ -7,6 +7,7 @@ checks that a run which does not use them never imports them.
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import sys
@@ -14,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pytest_httpserver import HTTPServer
+
+import fetchcli
 
 # Never needed by a plain `-q --format none` run, nor by an offline --extract run.
 _DEFERRED = {
@@ -133,17 +136,39 @@ def _top_and_full(modules: set[str]) -> set[str]:
 
 
 def test_version_imports_nothing_but_itself() -> None:
-    """`--version` costs little more than starting Python: no typing, no httpx, no Typer."""
+    """`--version` costs little more than starting Python: no typing, no httpx, no Typer.
+
+    Run without site (`-I -S`), whose import hooks would load typing or contextlib first.
+    """
     code = (
         "import sys\n"
+        f"sys.path.insert(0, {str(Path(fetchcli.__file__).parent.parent)!r})\n"
         "before = set(sys.modules)\n"
         "sys.argv = ['fetchcli', '--version']\n"
         "from fetchcli.__main__ import run\n"
         "status = run()\n"
         "print(status, sorted(set(sys.modules) - before))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
+    done = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, timeout=60)
     assert done.returncode == 0, done.stderr.decode()
     version, report = done.stdout.decode().splitlines()
     assert version.startswith("fetchcli ")
-    assert report == "0 ['fetchcli', 'fetchcli.__main__', 'fetchcli._version']"
+    status, added = report.split(" ", 1)
+    imported = set(ast.literal_eval(added))
+    assert status == "0"
+    # Not loaded by a site-less start, and not needed to print a version.
+    slow = {"typing", "contextlib", "re", "enum", "functools", "collections", "dataclasses"}
+    assert sorted(imported & (slow | {"asyncio", "httpx", "typer", "rich", "pycurl"})) == []
+    ours = {name for name in imported if name.split(".")[0] == "fetchcli"}
+    assert ours == {"fetchcli", "fetchcli.__main__", "fetchcli._version"}
+
+
+def test_a_profiled_run_exits_the_usual_way_and_keeps_the_profile(tmp_path: Path) -> None:
+    """A run ends with os._exit, except under a profiler or tracer, which write at exit."""
+    profile = tmp_path / "run.prof"
+    done = subprocess.run(
+        [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "fetchcli", "--version"],
+        capture_output=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr.decode()
+    assert profile.stat().st_size > 0
