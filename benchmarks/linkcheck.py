@@ -13,6 +13,7 @@ one row later than the one before), measured with os.wait4 through _spawn.py (wa
 CPU = user + sys, peak RSS):
 
   online   fetchcli --extract TREE --format none -q --summary-json F   (-c 50 default)
+           the same with --workers auto (one process per CPU, as lychee uses every core)
            lychee --max-concurrency 50, per-host throttling off
              (--host-concurrency 50 --host-request-interval 0s)
            lychee --max-concurrency 50, per-host throttling at lychee's defaults
@@ -306,6 +307,8 @@ def make_rows(tree: Path, empty: Path, lychee: str | None) -> list[Row]:
     rows = [
         Row(key="fetchcli", label="fetchcli --extract (-c 50)", tool="fetchcli",
             group="online", argv=fc([]), expect_exit=1),
+        Row(key="fetchcli-workers", label="fetchcli --extract --workers auto (every core)",
+            tool="fetchcli", group="online", argv=fc(["--workers", "auto"]), expect_exit=1),
         Row(key="lychee-free", label="lychee, per-host throttling off", tool="lychee",
             group="online", argv=ly(["--max-concurrency", "50", "--host-concurrency", "50",
                                      "--host-request-interval", "0s"]), expect_exit=2),
@@ -562,6 +565,7 @@ def render(ctx: dict[str, object]) -> str:
     ]
     for a, b in (
         ("fetchcli", "lychee-free"),
+        ("fetchcli-workers", "lychee-free"),
         ("fetchcli", "lychee-default"),
         ("fetchcli-offline", "lychee-offline"),
         ("fetchcli-empty", "lychee-empty"),
