@@ -232,3 +232,33 @@ def test_cookies_are_not_carried_from_one_url_to_the_next(httpserver: HTTPServer
     httpserver.expect_request("/next").respond_with_data("ok")
     collect([httpserver.url_for("/set"), httpserver.url_for("/next")], FetchOptions(concurrency=1))
     assert [request.headers.get("Cookie") for request, _ in httpserver.log] == [None, None]
+
+
+@pytest.mark.parametrize("mode", ["queue", "semaphore", "gather"])
+def test_a_failing_fetcher_ends_the_run_under_order_input(mode: str) -> None:
+    """A fetcher that raises (a failing --save disk, a dead --workers process) ends the run
+    in every mode: under --order input the window would otherwise wait for it forever."""
+    from fetchcli.engine.stream import stream
+    from fetchcli.model import result_for
+    from fetchcli.options import Mode, Order, Schedule
+
+    async def fetcher(record: UrlRecord) -> FetchResult:
+        await asyncio.sleep(0)
+        if record.line == 3:
+            raise RuntimeError("the disk is full")
+        return result_for(record, status=200, ok=True, attempts=1)
+
+    async def records() -> AsyncIterator[UrlRecord]:
+        for line in range(1, 500):
+            yield UrlRecord(source="list", line=line, url=f"http://a.test/{line}")
+
+    async def run() -> int:
+        schedule = Schedule(concurrency=2, mode=Mode(mode), order=Order.INPUT)
+        seen = 0
+        async with aclosing(stream(records(), schedule, fetcher)) as results:
+            async for _ in results:
+                seen += 1
+        return seen
+
+    with pytest.raises(RuntimeError, match="the disk is full"):
+        asyncio.run(asyncio.wait_for(run(), 5))

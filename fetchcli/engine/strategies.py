@@ -27,8 +27,8 @@ Handle = Callable[[int, UrlRecord], Awaitable[None]]
 async def queue_mode(records: AsyncIterator[tuple[int, UrlRecord]], handle: Handle, n: int) -> None:
     """A fixed pool of n workers pulls from a bounded queue that one producer fills lazily."""
     queue: asyncio.Queue[tuple[int, UrlRecord] | None] = asyncio.Queue(maxsize=n)
-    producer = asyncio.current_task()
     failures: list[BaseException] = []
+    watch = _stop_on_failure(failures)  # a dead worker must not leave the producer blocked
 
     async def worker() -> None:
         while True:
@@ -39,12 +39,6 @@ async def queue_mode(records: AsyncIterator[tuple[int, UrlRecord]], handle: Hand
             if item is None:
                 return
             await handle(*item)
-
-    def watch(task: asyncio.Task[None]) -> None:
-        # A worker that dies must not leave the producer blocked on a full queue.
-        if not task.cancelled() and (exc := task.exception()) is not None and producer is not None:
-            failures.append(exc)
-            producer.cancel()
 
     workers: list[asyncio.Task[None]] = []
     try:
@@ -96,19 +90,42 @@ async def gather_mode(
 async def _start_all(records: AsyncIterator[tuple[int, UrlRecord]], run: Handle) -> None:
     """One task per record, then wait for all; a failing source still lets started ones end.
 
-    Whatever stops this early (a cancellation, a failing task) cancels the rest.
+    Whatever stops this early (a cancellation, a failing task) cancels the rest. A failing
+    task stops the reading at once: under --order input the window would wait for its
+    result forever.
     """
     tasks: list[asyncio.Task[None]] = []
+    failures: list[BaseException] = []
+    watch = _stop_on_failure(failures)
     try:
         try:
             async for seq, record in records:
                 tasks.append(asyncio.ensure_future(run(seq, record)))
+                tasks[-1].add_done_callback(watch)
         except Exception:
             await asyncio.gather(*tasks)
             raise
         await asyncio.gather(*tasks)
+    except asyncio.CancelledError:
+        if failures:
+            raise failures[0] from None
+        raise
     finally:
         await cancel_all(tasks)
+
+
+def _stop_on_failure(failures: list[BaseException]) -> Callable[[asyncio.Task[None]], None]:
+    """A done-callback for the tasks a strategy starts: the first failure is kept in
+    `failures` and cancels the strategy's own task, which then raises it."""
+    strategy = asyncio.current_task()
+
+    def watch(task: asyncio.Task[None]) -> None:
+        if task.cancelled() or (exc := task.exception()) is None or strategy is None:
+            return
+        failures.append(exc)
+        strategy.cancel()
+
+    return watch
 
 
 STRATEGIES = {
