@@ -305,3 +305,19 @@ def test_version_with_stdout_closed_says_so() -> None:
     )  # fmt: skip
     assert done.returncode == 2
     assert done.stderr == b"fetchcli: error: standard output is closed\n"
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_full_disk_for_the_results_is_one_error_about_writing(
+    site: HTTPServer, url_file: Callable[..., Path]
+) -> None:
+    path = url_file(*(f"{site.url_for('/ok')}?n={n}" for n in range(300)))  # fails mid-run
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", "fetchcli", str(path), "-q"],
+            stdout=full, stderr=subprocess.PIPE, timeout=60,
+        )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.decode().splitlines() == [
+        "fetchcli: error: cannot write results: [Errno 28] No space left on device"
+    ]

@@ -267,4 +267,5 @@ async def test_a_worker_killed_mid_run_ends_the_command_with_an_error() -> None:
         code, lines, stderr = await finish(process)
         assert code == 1 and lines == [], stderr
         assert "worker process 1 exited" in stderr and "--resume" in stderr
+        assert "nothing was checked" not in stderr  # the input had URLs: the worker failed
         await until(lambda: server.open == 0, "every connection closed")

@@ -173,7 +173,8 @@ class Run:
         except BrokenPipeError:
             self.terminal.reader_gone()
         except OSError as exc:  # a source failed part-way: say so, keep what was done
-            self.input_error = f"fetchcli: error: reading input failed: {exc}"
+            if self.sink is None or exc is not self.sink.error:  # the sink's: told by execute
+                self.input_error = f"fetchcli: error: reading input failed: {exc}"
         except _loaded(_PART_ERRORS) as exc:  # --cache, --resume or --save failed part-way
             self.input_error = f"fetchcli: error: {exc}"
         except _loaded(_WORKER_ERRORS) as exc:  # a --workers process died: results are written
@@ -351,7 +352,9 @@ class Run:
 
     def _empty(self) -> str | None:
         """A warning for a run that had nothing to do: its input held no URL (or no link)."""
-        if self.summary.total or self.input_error or self.signals.received or self.settings.dump:
+        if self.summary.total or self.input_error or self.fatal or self.signals.received:
+            return None
+        if self.settings.dump:
             return None
         if self.summary.excluded:
             return f"fetchcli: warning: every URL was excluded ({self.summary.excluded})"
