@@ -158,8 +158,13 @@ async def test_a_stopped_run_leaves_no_handle_or_socket(transports: list[Watched
         urls += [server.url(f"/slow?{n}") for n in range(20)]
         options = FetchOptions(concurrency=4, retries=0, timeout=30.0)
         stop = asyncio.Event()
-        # Stop once every connection is waiting on a /slow answer.
-        stopper = asyncio.create_task(stop_when(lambda: server.in_flight == 4, "busy", stop))
+
+        # Stop once every connection is waiting on a /slow answer: the 6 fast ones answered
+        # and 4 slow ones asked (in_flight alone also counts a fast one being answered).
+        def busy() -> bool:
+            return server.in_flight == 4 and len(server.heads) == 10
+
+        stopper = asyncio.create_task(stop_when(busy, "busy", stop))
         got = await fetch_all(urls, options, stop)
         await stopper
         assert sorted(r.url for r in got) == sorted(urls[:6]) and all(r.ok for r in got)
