@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import subprocess
 import sys
@@ -234,17 +235,23 @@ def test_cookies_are_not_carried_from_one_url_to_the_next(httpserver: HTTPServer
     assert [request.headers.get("Cookie") for request, _ in httpserver.log] == [None, None]
 
 
+@pytest.mark.parametrize("stopping", [False, True], ids=["no-stop", "stop-event"])
+@pytest.mark.parametrize("lasting", [False, True], ids=["one-failure", "every-later-fetch-fails"])
 @pytest.mark.parametrize("mode", ["queue", "semaphore", "gather"])
-def test_a_failing_fetcher_ends_the_run_under_order_input(mode: str) -> None:
+def test_a_failing_fetcher_ends_the_run_under_order_input(
+    mode: str, lasting: bool, stopping: bool
+) -> None:
     """A fetcher that raises (a failing --save disk, a dead --workers process) ends the run
-    in every mode: under --order input the window would otherwise wait for it forever."""
+    with its error in every mode: under --order input the window would otherwise wait for
+    it forever, and a failure that lasts must not cancel the run's clean-up again and again
+    (the CLI always passes a stop event)."""
     from fetchcli.engine.stream import stream
     from fetchcli.model import result_for
     from fetchcli.options import Mode, Order, Schedule
 
     async def fetcher(record: UrlRecord) -> FetchResult:
         await asyncio.sleep(0)
-        if record.line == 3:
+        if record.line == 3 or (lasting and record.line > 3):
             raise RuntimeError("the disk is full")
         return result_for(record, status=200, ok=True, attempts=1)
 
@@ -255,10 +262,56 @@ def test_a_failing_fetcher_ends_the_run_under_order_input(mode: str) -> None:
     async def run() -> int:
         schedule = Schedule(concurrency=2, mode=Mode(mode), order=Order.INPUT)
         seen = 0
-        async with aclosing(stream(records(), schedule, fetcher)) as results:
+        stop = asyncio.Event() if stopping else None
+        async with aclosing(stream(records(), schedule, fetcher, stop=stop)) as results:
             async for _ in results:
                 seen += 1
         return seen
 
     with pytest.raises(RuntimeError, match="the disk is full"):
         asyncio.run(asyncio.wait_for(run(), 5))
+
+
+@pytest.mark.parametrize("mode", ["queue", "semaphore", "gather"])
+def test_closing_the_stream_as_a_fetch_fails_never_hangs(mode: str) -> None:
+    """The consumer leaves (closing the stream) about when a fetch fails and the results
+    queue is full: the engine must not wait for room that nobody will make. (A gather
+    cancelled just as a task of it fails raises that error, using the cancellation up.)"""
+    from fetchcli.engine.stream import stream
+    from fetchcli.model import result_for
+    from fetchcli.options import Mode, Schedule
+
+    async def run(fail_at: int, spins: int) -> None:
+        async def fetcher(record: UrlRecord) -> FetchResult:
+            for _ in range(record.line % 3):
+                await asyncio.sleep(0)
+            if record.line >= fail_at:
+                raise RuntimeError("the disk is full")
+            return result_for(record, status=200, ok=True, attempts=1)
+
+        async def records() -> AsyncIterator[UrlRecord]:
+            for line in range(1, 400):
+                yield UrlRecord(source="list", line=line, url=f"http://a.test/{line}")
+
+        schedule = Schedule(concurrency=8, mode=Mode(mode))
+        with contextlib.suppress(RuntimeError):
+            async with aclosing(stream(records(), schedule, fetcher)) as results:
+                async for seen, _ in aenumerate(results):
+                    for _ in range(spins):
+                        await asyncio.sleep(0)
+                    if seen == 1:
+                        break
+
+    async def sweep() -> None:  # moments around the queue filling up, as found by review
+        for fail_at in range(60, 90):
+            for spins in (0, 3, 8):
+                await asyncio.wait_for(run(fail_at, spins), 5)
+
+    asyncio.run(sweep())
+
+
+async def aenumerate(items: AsyncIterator[FetchResult]) -> AsyncIterator[tuple[int, FetchResult]]:
+    number = 0
+    async for item in items:
+        yield number, item
+        number += 1

@@ -27,8 +27,7 @@ Handle = Callable[[int, UrlRecord], Awaitable[None]]
 async def queue_mode(records: AsyncIterator[tuple[int, UrlRecord]], handle: Handle, n: int) -> None:
     """A fixed pool of n workers pulls from a bounded queue that one producer fills lazily."""
     queue: asyncio.Queue[tuple[int, UrlRecord] | None] = asyncio.Queue(maxsize=n)
-    failures: list[BaseException] = []
-    watch = _stop_on_failure(failures)  # a dead worker must not leave the producer blocked
+    stop = _StopOnFailure()  # a dead worker must not leave the producer blocked
 
     async def worker() -> None:
         while True:
@@ -47,7 +46,7 @@ async def queue_mode(records: AsyncIterator[tuple[int, UrlRecord]], handle: Hand
             async for item in records:
                 if len(workers) < n:  # start workers as work arrives: small inputs need few
                     workers.append(asyncio.create_task(worker()))
-                    workers[-1].add_done_callback(watch)
+                    workers[-1].add_done_callback(stop.watch)
                 try:
                     queue.put_nowait(item)
                 except asyncio.QueueFull:  # every worker is busy: wait for one
@@ -60,8 +59,7 @@ async def queue_mode(records: AsyncIterator[tuple[int, UrlRecord]], handle: Hand
         if source_failure is not None:
             raise source_failure
     except asyncio.CancelledError:
-        if failures:
-            raise failures[0] from None
+        stop.raise_failure()
         raise
     finally:
         await cancel_all(workers)
@@ -95,37 +93,58 @@ async def _start_all(records: AsyncIterator[tuple[int, UrlRecord]], run: Handle)
     result forever.
     """
     tasks: list[asyncio.Task[None]] = []
-    failures: list[BaseException] = []
-    watch = _stop_on_failure(failures)
+    stop = _StopOnFailure()
     try:
         try:
             async for seq, record in records:
                 tasks.append(asyncio.ensure_future(run(seq, record)))
-                tasks[-1].add_done_callback(watch)
+                tasks[-1].add_done_callback(stop.watch)
         except Exception:
             await asyncio.gather(*tasks)
             raise
         await asyncio.gather(*tasks)
     except asyncio.CancelledError:
-        if failures:
-            raise failures[0] from None
+        stop.raise_failure()
         raise
     finally:
         await cancel_all(tasks)
 
 
-def _stop_on_failure(failures: list[BaseException]) -> Callable[[asyncio.Task[None]], None]:
-    """A done-callback for the tasks a strategy starts: the first failure is kept in
-    `failures` and cancels the strategy's own task, which then raises it."""
-    strategy = asyncio.current_task()
+class _StopOnFailure:
+    """Ends a strategy at its first failing task, the way a TaskGroup would.
 
-    def watch(task: asyncio.Task[None]) -> None:
-        if task.cancelled() or (exc := task.exception()) is None or strategy is None:
+    `watch` (each task's done-callback) cancels the strategy's own task once, at the
+    first failure, and not while something else is cancelling it (a stop, a closed
+    stream: its clean-up must not be cut short). When that cancellation arrives,
+    `raise_failure` raises the failure in its place, unless another cancellation came
+    too: then the CancelledError goes on, never swallowed.
+
+    Usage: `task.add_done_callback(stop.watch)`; in `except asyncio.CancelledError:`
+    call `stop.raise_failure()`, then `raise`.
+    """
+
+    def __init__(self) -> None:
+        self._strategy = asyncio.current_task()
+        self._failure: BaseException | None = None
+        self._cancelled = False  # whether this one asked for the strategy's cancellation
+
+    def watch(self, task: asyncio.Task[None]) -> None:
+        """A task's done-callback: stop the strategy at the first failure."""
+        if task.cancelled() or (exc := task.exception()) is None:
             return
-        failures.append(exc)
-        strategy.cancel()
+        strategy = self._strategy
+        if self._failure is not None or strategy is None or strategy.cancelling():
+            return
+        self._failure = exc
+        self._cancelled = strategy.cancel()
 
-    return watch
+    def raise_failure(self) -> None:
+        """Raise the failure if the cancellation being handled was this one's alone."""
+        if self._failure is None or not self._cancelled or self._strategy is None:
+            return
+        self._cancelled = False
+        if self._strategy.uncancel() == 0:
+            raise self._failure from None
 
 
 STRATEGIES = {

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable
-from contextlib import aclosing, asynccontextmanager
+from contextlib import aclosing, asynccontextmanager, suppress
 from dataclasses import dataclass
 
 from fetchcli.engine.limits import Limits, host_of
@@ -125,9 +125,24 @@ async def _run(
         if order is not None:  # after a stop: what did complete, in order, gaps and all
             await order.flush(put, everything=True)
     except Exception as exc:
-        await put(_Failed(exc))
+        await _last(queue, _Failed(exc))
     else:
-        await put(_END)
+        await _last(queue, _END)
+
+
+async def _last(queue: asyncio.Queue[_Item], item: _Item) -> None:
+    """Put the engine's last item, or, when the engine is being cancelled (its consumer
+    has left), never wait for room: nobody would take it, and the cancellation goes on.
+
+    (A cancellation can be used up without a CancelledError: a gather cancelled just as
+    a task of it fails raises that task's error instead.)
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        with suppress(asyncio.QueueFull):
+            queue.put_nowait(item)
+        raise asyncio.CancelledError
+    await queue.put(item)
 
 
 async def _until_done_or_stopped(strategy: Awaitable[None], stop: asyncio.Event | None) -> None:
