@@ -315,3 +315,39 @@ async def aenumerate(items: AsyncIterator[FetchResult]) -> AsyncIterator[tuple[i
     async for item in items:
         yield number, item
         number += 1
+
+
+@pytest.mark.parametrize("mode", ["queue", "semaphore", "gather"])
+def test_a_failure_after_the_last_record_was_read_reaches_a_slow_consumer(mode: str) -> None:
+    """Every record read, the results queue full (a slow consumer), then a fetch fails: the
+    error must reach the consumer after the results before it (found by review: a gather
+    cancelled as its task failed kept the cancellation, and the engine took it for the
+    consumer's leaving)."""
+    from fetchcli.engine.stream import stream
+    from fetchcli.model import result_for
+    from fetchcli.options import Mode, Schedule
+
+    async def fetcher(record: UrlRecord) -> FetchResult:
+        if record.line == 71:
+            await asyncio.sleep(0.05)
+            raise RuntimeError("the disk is full")
+        if record.line > 71:
+            await asyncio.sleep(10)  # still running when the failure comes
+        return result_for(record, status=200, ok=True, attempts=1)
+
+    async def records() -> AsyncIterator[UrlRecord]:
+        for line in range(1, 76):
+            yield UrlRecord(source="list", line=line, url=f"http://a.test/{line}")
+
+    async def run() -> int:
+        seen = 0
+        schedule = Schedule(concurrency=20, mode=Mode(mode))
+        async with aclosing(stream(records(), schedule, fetcher)) as results:
+            async for _ in results:
+                if seen == 0:
+                    await asyncio.sleep(0.2)  # the results queue fills up meanwhile
+                seen += 1
+        return seen
+
+    with pytest.raises(RuntimeError, match="the disk is full"):
+        asyncio.run(asyncio.wait_for(run(), 5))

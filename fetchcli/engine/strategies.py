@@ -62,6 +62,7 @@ async def queue_mode(records: AsyncIterator[tuple[int, UrlRecord]], handle: Hand
         stop.raise_failure()
         raise
     finally:
+        stop.settle()
         await cancel_all(workers)
 
 
@@ -107,6 +108,7 @@ async def _start_all(records: AsyncIterator[tuple[int, UrlRecord]], run: Handle)
         stop.raise_failure()
         raise
     finally:
+        stop.settle()
         await cancel_all(tasks)
 
 
@@ -137,6 +139,14 @@ class _StopOnFailure:
             return
         self._failure = exc
         self._cancelled = strategy.cancel()
+
+    def settle(self) -> None:
+        """In the strategy's `finally`: take back a cancellation this one asked for that
+        came as no CancelledError (a gather cancelled just as a task of it fails raises
+        that task's error instead), so that nobody takes it for a consumer's."""
+        if self._cancelled and self._strategy is not None:
+            self._cancelled = False
+            self._strategy.uncancel()
 
     def raise_failure(self) -> None:
         """Raise the failure if the cancellation being handled was this one's alone."""
