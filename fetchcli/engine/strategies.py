@@ -122,7 +122,7 @@ class _StopOnFailure:
     too: then the CancelledError goes on, never swallowed.
 
     Usage: `task.add_done_callback(stop.watch)`; in `except asyncio.CancelledError:`
-    call `stop.raise_failure()`, then `raise`.
+    call `stop.raise_failure()`, then `raise`; first thing in `finally:`, `stop.settle()`.
     """
 
     def __init__(self) -> None:
