@@ -570,6 +570,69 @@ async def test_sockets_are_watched_with_or_without_epoll(
     await asyncio.wait_for(server.idle.wait(), 1)  # every socket closed with the transport
 
 
+@pytest.mark.skipif(not curl_multi.USE_EPOLL, reason="parking is part of the epoll watcher")
+@pytest.mark.parametrize("pause", [0.0, 0.05], ids=["at-once", "after-the-close"])
+@asynchronous
+async def test_a_keep_alive_socket_stays_watched_between_transfers_and_its_close_is_noticed(
+    pause: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Between two transfers libcurl stops watching a keep-alive socket, and the epoll set
+    # keeps it (parked). Here the server closes each connection after its response, with
+    # no `Connection: close`: libcurl keeps the socket for reuse, finds it dead, and opens
+    # another one, often under the same fd number, which epoll no longer holds. No event
+    # may be lost (the watchdog is off: a socket left unwatched would hang the transfer),
+    # and a parked socket's close must not wake the loop again and again (level-triggered).
+    monkeypatch.setattr(curl_multi, "WATCHDOG_INTERVAL", 3600.0)
+    wakeups = 0
+    on_ready = curl_multi.Multi._on_ready
+
+    def counted(self: curl_multi.Multi) -> None:
+        nonlocal wakeups
+        wakeups += 1
+        on_ready(self)
+
+    monkeypatch.setattr(curl_multi.Multi, "_on_ready", counted)
+    async with (
+        raw_server(reply(ok(), close=True)) as server,
+        CurlTransport(max_connections=1) as transport,
+    ):
+        for i in range(10):
+            async with asyncio.timeout(10):
+                response = await fetch(transport, "GET", server.url(f"/{i}"))
+            assert response.status_code == 200 and response.content == b"hello"
+            await asyncio.sleep(pause)
+        await asyncio.wait_for(server.idle.wait(), 5)  # the server closed the last one
+        before = wakeups
+        await asyncio.sleep(0.2)
+        assert wakeups - before <= 1  # at most the close of the last socket, once
+    assert server.connections == 10
+
+
+@pytest.mark.skipif(not curl_multi.USE_EPOLL, reason="parking is part of the epoll watcher")
+@asynchronous
+async def test_a_parked_fd_that_was_closed_and_opened_again_is_watched() -> None:
+    # A parked socket closed by libcurl leaves the epoll set with it; the next socket
+    # under that number, watched for reading as the parked one was, must be added anew.
+    multi = curl_multi.Multi(
+        asyncio.get_running_loop(), lambda *_: None, max_connections=1, multiplex=False
+    )
+    try:
+        first, peer = socket.socketpair()
+        fd = first.fileno()
+        multi._on_socket(pycurl.POLL_IN, fd, None, None)
+        multi._on_socket(pycurl.POLL_REMOVE, fd, None, None)  # parked
+        first.close()
+        peer.close()
+        again, other = socket.socketpair()
+        with again, other:
+            assert again.fileno() == fd  # the lowest free number
+            multi._on_socket(pycurl.POLL_IN, fd, None, None)
+            other.send(b"x")
+            assert [ready for ready, _ in multi._epoll.poll(1)] == [fd]
+    finally:
+        multi.close()
+
+
 @asynchronous
 async def test_trace_is_called_only_once_a_slot_is_granted() -> None:
     gate = asyncio.Event()
