@@ -20,6 +20,7 @@ from pytest_httpserver import HTTPServer
 
 from fetchcli.demo.httpserver import Request
 from fetchcli.http.client import Wires, make_client
+from fetchcli.http.curl import decodable_encodings
 from fetchcli.http.fetch import fetch_one
 from fetchcli.http.httpx_adapter import (
     RequestBuilder,
@@ -505,6 +506,31 @@ def test_a_given_cookie_survives_a_same_origin_redirect_only(httpserver: HTTPSer
     assert away.final_url == elsewhere
     seen = {request.path: request.headers.get_all("Cookie") for request, _ in httpserver.log}
     assert seen == {"/near": ["a=1"], "/home": ["a=1"], "/away": ["a=1"], "/landing": []}
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        (),
+        (("Accept-Encoding", "identity"),),
+        (("accept-encoding", "gzip"), ("User-Agent", "given/1")),
+    ],
+    ids=["none", "identity", "lower-case"],
+)
+def test_a_given_user_agent_or_accept_encoding_replaces_the_default(
+    httpserver: HTTPServer, given: tuple[tuple[str, str], ...]
+) -> None:
+    httpserver.expect_request("/h").respond_with_data("ok")
+    assert fetch(httpserver.url_for("/h"), headers=given).ok
+    sent = httpserver.log[0][0].headers
+    names = {name.lower(): value for name, value in given}
+    default = RequestSpec()
+    expected_ua = names.get("user-agent", default.user_agent)
+    expected_ae = names.get("accept-encoding", decodable_encodings())
+    assert (sent.get_all("User-Agent"), sent.get_all("Accept-Encoding")) == (
+        [expected_ua],
+        [expected_ae],
+    )
 
 
 # --- the proxy rule: Wires.proxy_for --------------------------------------------------------

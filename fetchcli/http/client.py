@@ -127,8 +127,9 @@ def make_client(spec: RequestSpec, connections: int) -> Client:
     timeout = httpx.Timeout(spec.timeout, connect=spec.attempt_connect_timeout, pool=None)
     names = {name.lower() for name, _ in spec.headers}
     headers = [] if "user-agent" in names else [("User-Agent", spec.user_agent)]
-    # Advertise only what the wire decodes (httpx would add what Python's modules decode).
-    headers.append(("Accept-Encoding", decodable_encodings()))
+    if "accept-encoding" not in names:  # a given one replaces it, as User-Agent
+        # Advertise only what the wire decodes (httpx would add what Python's modules decode).
+        headers.append(("Accept-Encoding", decodable_encodings()))
     cookies = _NoCookieJar()  # a jar (not Cookies) is kept as it is by httpx
     client = Client(
         wire=Wires(spec, connections),
