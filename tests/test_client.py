@@ -533,6 +533,27 @@ def test_a_given_user_agent_or_accept_encoding_replaces_the_default(
     )
 
 
+@pytest.mark.parametrize(
+    ("host", "problem"),
+    [
+        ("a..b.example", "empty label"),
+        ("a" * 64 + ".example", "over 63 characters"),
+        ("xn--.example", "cannot be encoded"),
+    ],
+    ids=["empty-label", "long-label", "bad-punycode"],
+)
+def test_a_redirect_to_an_unencodable_host_is_an_invalid_url(
+    server: ThreadedServer, host: str, problem: str
+) -> None:
+    # The input's host rule (normal form) holds for a Location too: no lookup is made.
+    result = fetch(server.url(f"/location?to=http://{host}/x"))
+    assert (result.error, result.attempts, result.redirects) == (ErrorKind.INVALID_URL, 1, 0)
+    assert result.message is not None and result.message.startswith(
+        "redirect to an unfetchable URL: "
+    )
+    assert problem in result.message
+
+
 # --- the proxy rule: Wires.proxy_for --------------------------------------------------------
 
 PROXY, OTHER = "http://127.0.0.1:3128", "http://127.0.0.2:8080"

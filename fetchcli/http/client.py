@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from fetchcli.hosts import name_problem
 from fetchcli.http.curl import CurlTransport, decodable_encodings
 from fetchcli.http.httpx_adapter import RequestBuilder, redirect_request, skip_cookies
 from fetchcli.options import RequestSpec
@@ -105,13 +106,23 @@ class Client(httpx.AsyncClient):
     def redirect(self, request: httpx.Request, response: httpx.Response) -> httpx.Request | None:
         """The request a redirect response leads to, by httpx's rules; None if it is not one.
 
-        Raises httpx.InvalidURL or an httpx error when the Location cannot be used.
+        Raises httpx.InvalidURL or an httpx error when the Location cannot be used,
+        its host too (the input's rule: an empty label, one over 63 characters, a bad
+        `xn--` label).
         A `Cookie` given with -H is kept within one origin and dropped across
         origins, as curl does (httpx drops it always); `Authorization` likewise.
         """
         if not response.has_redirect_location:
             return None
-        following = redirect_request(self, request, response)
+        try:
+            following = redirect_request(self, request, response)
+        except UnicodeError as exc:  # idna's, for a host httpx cannot encode (`xn--.example`)
+            raise httpx.InvalidURL(f"host cannot be encoded: {exc}") from None
+        host = following.url.raw_host.decode("ascii")  # IDNA-encoded by httpx
+        # The host rule of the normal form, which httpx does not apply (`a..b.example`).
+        problem = None if ":" in host else name_problem(host.lower(), following.url.host)
+        if problem is not None:
+            raise httpx.InvalidURL(problem)
         cookie = request.headers.get("cookie")
         if cookie is not None and _origin(following.url) == _origin(request.url):
             following.headers["Cookie"] = cookie

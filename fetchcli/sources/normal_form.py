@@ -13,13 +13,13 @@ import string
 from functools import cache, lru_cache
 from urllib.parse import urlsplit
 
+from fetchcli.hosts import name_problem
 from fetchcli.options import SCHEMES
 
 # Imported or compiled on first use, not at start-up: idna (a non-ASCII or xn-- host)
 # and the %-escape tables.
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):(?!\d+(?:[/?#]|$))")
-_IP_V4 = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
 _BAD_CHAR = re.compile(r"[\x00-\x20\x7f-\x9f]")
 # The normal form (normalize_url): a netloc of the fast path has no upper-case
 # or non-ASCII letter (ASCII but A-Z: the negated class `[^A-Z\x80-\U0010ffff]`
@@ -100,7 +100,7 @@ def _normalize(text: str, default_scheme: str) -> tuple[str, str | None]:
     if port is None and "%" not in url and "/." not in url and _LOWER_ASCII.match(netloc):
         # Already in normal form but for the path, though not plain enough for the
         # shortcut in normalize_url (userinfo, an upper-case scheme, an IPv6 literal).
-        problem = None if bracketed else _name_problem(host, host)
+        problem = None if bracketed else name_problem(host, host)
         if problem is not None:
             return url, problem
         return (url if parts.path else f"{url[:authority_end]}/{url[authority_end:]}"), None
@@ -133,7 +133,7 @@ def _ascii_host(host: str) -> str:
             ascii_host = idna.encode(host, uts46=True).decode("ascii")
         except idna.IDNAError as exc:
             raise ValueError(f"host {host!r} cannot be encoded: {exc}") from None
-    problem = _name_problem(ascii_host, host)
+    problem = name_problem(ascii_host, host)
     if problem is not None:
         raise ValueError(problem)
     return ascii_host
@@ -147,26 +147,8 @@ def _plain_port(plain: re.Match[str]) -> bool:
 
 @lru_cache(maxsize=1024)
 def _plain_host_problem(host: str) -> str | None:
-    """`_name_problem` of a lower-case ASCII host, remembered (a run sees few hosts)."""
-    return _name_problem(host, host)
-
-
-def _name_problem(ascii_host: str, host: str) -> str | None:
-    """Why a lower-case ASCII host name (`host` as given) is no valid name, or None."""
-    if _IP_V4.match(ascii_host):
-        return None
-    labels = ascii_host.rstrip(".").split(".")
-    if len(ascii_host) > 253 or any(not 0 < len(label) <= 63 for label in labels):
-        return f"host {host!r} is not a valid name (empty label, or one over 63 characters)"
-    for label in labels:
-        if label.startswith("xn--"):
-            import idna
-
-            try:
-                idna.decode(label)
-            except (idna.IDNAError, UnicodeError) as exc:
-                return f"host {host!r} cannot be encoded: {exc}"
-    return None
+    """`name_problem` of a lower-case ASCII host, remembered (a run sees few hosts)."""
+    return name_problem(host, host)
 
 
 def _unescape(text: str) -> str:
