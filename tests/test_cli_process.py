@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -124,6 +126,74 @@ def test_a_low_open_file_limit_lowers_concurrency_with_a_warning(site: HTTPServe
     # Two connections per slot (busy or idle) and some spare files fit under 256.
     assert "using -c 96" in warning[0]
     assert b"Traceback" not in done.stderr
+
+
+class _CountingServer:
+    """A keep-alive HTTP/1.1 server on 127.0.0.1, in a thread, that counts open connections."""
+
+    def __init__(self) -> None:
+        self.open = self.most_open = self.connections = 0
+        self.port = 0
+        self._started = threading.Event()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name="counting-server", daemon=True)
+
+    def __enter__(self) -> _CountingServer:
+        self._thread.start()
+        assert self._started.wait(10), "the counting server did not start"
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        server = self._loop.run_until_complete(asyncio.start_server(self._serve, "127.0.0.1", 0))
+        self.port = server.sockets[0].getsockname()[1]
+        self._started.set()
+        self._loop.run_forever()
+        server.close()
+        self._loop.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.open += 1
+        self.connections += 1
+        self.most_open = max(self.most_open, self.open)
+        try:
+            for _ in range(10_000):  # bounded: a connection serves at most this many requests
+                await reader.readuntil(b"\r\n\r\n")
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass  # the client closed it
+        finally:
+            self.open -= 1
+            writer.close()
+
+
+def test_a_thousand_origins_fit_under_an_open_file_limit_of_256() -> None:
+    # A link check over many sites: each origin gets its own connection. Busy or idle,
+    # connections stay under 2 x -c whatever the number of origins, so 1 000 of them
+    # fit under a soft limit of 256 open files. Distinct host names under `localhost`
+    # are distinct origins, all on 127.0.0.1 (libcurl resolves *.localhost itself).
+    import resource
+
+    def low_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+
+    with _CountingServer() as server:
+        urls = "".join(f"http://o{n}.localhost:{server.port}/\n" for n in range(1000))
+        done = run_process(
+            ["-c", "50", "-q", "--format", "jsonl"],
+            input=urls.encode(),
+            preexec_fn=low_limit,
+            timeout=120,
+        )
+    records = jsonl(done.stdout.decode())
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert len(records) == 1000 and all(record["ok"] for record in records)
+    assert server.connections >= 1000  # one origin each: nothing was shared
+    assert server.most_open <= 2 * 50, server.most_open
 
 
 def test_a_second_ctrl_c_exits_at_once(
