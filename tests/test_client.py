@@ -398,16 +398,21 @@ def test_a_failure_after_an_address_fallback_names_no_earlier_address_error(
     assert "refused" not in (result.message or "").lower(), result.message
 
 
-@pytest.mark.parametrize("encoding", ["utf-8", "binary"])
+@pytest.mark.parametrize("encoding", ["utf-8", "binary", "zstd"])
 def test_a_body_with_an_unknown_content_encoding_is_read_as_sent(
     httpserver: HTTPServer, encoding: str
 ) -> None:
+    # zstd is one libcurl may lack: then it is not advertised, and such a body is as sent.
+    if encoding in decodable_encodings().split(", "):
+        pytest.skip(f"this libcurl decodes {encoding}")
     httpserver.expect_request("/odd").respond_with_data(
         b"plain text", headers={"Content-Encoding": encoding}
     )
-    result = fetch(httpserver.url_for("/odd"))
+    result = fetch(httpserver.url_for("/odd"), retries=0)
     assert (result.ok, result.status, result.size, result.error) == (True, 200, 10, None)
     assert result.attempts == 2  # the first read failed to decode; the second took it as sent
+    advertised = httpserver.log[0][0].headers["Accept-Encoding"].split(", ")
+    assert encoding not in advertised
 
 
 def test_known_content_encodings_are_decoded_and_identity_is_read_as_sent(

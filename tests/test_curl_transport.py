@@ -13,13 +13,16 @@ import gc
 import gzip
 import hashlib
 import os
+import shutil
 import socket
 import ssl
 import stat
+import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import h2.config
@@ -1204,6 +1207,33 @@ async def test_tls_honours_ssl_cert_file(
     https_server: HTTPServer, ca_file: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SSL_CERT_FILE", ca_file)
+    async with CurlTransport(max_connections=1) as transport:
+        response = await fetch(transport, "GET", https_server.url_for("/secure"))
+    assert response.content == b"secret"
+
+
+@pytest.fixture
+def ca_dir(ca_file: str, tmp_path: Path) -> str:
+    """A folder holding the test CA named by subject hash (`c_rehash`), as SSL_CERT_DIR is."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs openssl to name the certificate file")
+    subject_hash = subprocess.run(
+        ["openssl", "x509", "-hash", "-noout", "-in", ca_file],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout.strip()
+    (tmp_path / f"{subject_hash}.0").write_bytes(Path(ca_file).read_bytes())
+    return str(tmp_path)
+
+
+@asynchronous
+async def test_tls_honours_ssl_cert_dir(
+    https_server: HTTPServer, ca_dir: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.setenv("SSL_CERT_DIR", ca_dir)
     async with CurlTransport(max_connections=1) as transport:
         response = await fetch(transport, "GET", https_server.url_for("/secure"))
     assert response.content == b"secret"
