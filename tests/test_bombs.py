@@ -205,3 +205,22 @@ def test_a_bomb_at_the_default_max_body_is_cut_there_in_memory_bounded_by_it(
     assert (record["status"], record["ok"], record["error"]) == (200, True, None)
     assert (record["size"], record["truncated"]) == (50 * 1024 * 1024, True)
     assert peak - plain_peak < 50 * 1024 * 1024 + DECODER_ALLOWANCE
+
+
+def test_a_large_body_saved_with_save_streams_to_disk_in_bounded_memory(
+    tmp_path: Path, plain_peak: int
+) -> None:
+    # --save writes each chunk as it comes (the transfer pauses while the disk catches
+    # up): a 256 MiB body, decoded from gzip, never sits whole in memory.
+    size = 256 * 1024 * 1024
+    saved = tmp_path / "saved"
+    with serve(gzip_of_zeros(size), "gzip") as server:
+        args = ["--format", "jsonl", "-q", "--max-body", "1GiB", "--save", str(saved)]
+        done, peak = run_measured([*args, server.url("/big.bin")], tmp_path)
+    assert done.returncode == 0, done.stderr.decode()
+    (record,) = jsonl(done.stdout.decode())
+    assert (record["ok"], record["size"], record["truncated"]) == (True, size, False)
+    assert Path(str(record["saved"])).stat().st_size == size
+    mib = 1024 * 1024
+    figures = f"peak RSS {peak / mib:.0f} MiB, {plain_peak / mib:.0f} MiB without a body"
+    assert peak - plain_peak < DECODER_ALLOWANCE, figures
