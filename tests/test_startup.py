@@ -82,6 +82,19 @@ def test_an_offline_extract_run_imports_only_what_it_uses(tmp_path: Path) -> Non
     assert sorted(_DEFERRED_OFFLINE & _top_and_full(modules)) == []
 
 
+def test_a_warning_to_a_pipe_is_written_without_rich(tmp_path: Path) -> None:
+    """A run that only warns (here: no link to check) writes the line itself, not via Rich."""
+    (tmp_path / "index.md").write_text("# Title\n\nNo links here.\n")
+    args = ["--extract", str(tmp_path), "--offline", "-q", "--format", "none"]
+    code, modules = _loaded_by_run(args)
+    assert code == "0"
+    assert sorted(_DEFERRED_OFFLINE & _top_and_full(modules)) == []
+    command = [sys.executable, "-m", "fetchcli", *args]
+    done = subprocess.run(command, capture_output=True, timeout=60)
+    warning = b"fetchcli: warning: no link in the documents; nothing was checked\n"
+    assert (done.returncode, done.stdout, done.stderr) == (0, b"", warning)
+
+
 def test_the_deferred_parts_still_work(tmp_path: Path, site: HTTPServer) -> None:
     """jsonl, csv, --unique and a fractional --max-body load what they need when used."""
     urls = tmp_path / "urls.txt"

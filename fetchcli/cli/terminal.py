@@ -233,6 +233,10 @@ class Terminal:
 
     def warn(self, message: str) -> None:
         """One line on stderr (above the status line, if shown); untrusted text, never markup."""
+        if self._console is None and not self.env.stderr_isatty:
+            # What Rich would write to a file or pipe, without importing it (~30 ms).
+            self._put(self.env.stderr, f"{safe_text(message)}\n")
+            return
         from rich.text import Text
 
         status = self._status if self._status is not None and self._status.drawn else None
