@@ -8,7 +8,15 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from markdown_it.token import Token
 
-from fetchcli.sources.documents import DocumentKind, Link, anchors, extract_links, markdown
+from fetchcli.sources.documents import (
+    DocumentKind,
+    Link,
+    anchors,
+    extract_links,
+    markdown,
+    markdown_blocks,
+    markdown_parser,
+)
 
 MD = DocumentKind.MARKDOWN
 
@@ -363,15 +371,15 @@ _PIECES = st.sampled_from(
 def test_the_plain_reading_gives_what_markdown_it_gives(text: str) -> None:
     # Content the fast reading accepts must come out exactly as the full inline parse.
     fast = links(text, include_verbatim=True), links(text)
-    with mock.patch.object(markdown, "_plain_spans", lambda content: None):
+    with mock.patch.object(markdown_blocks, "plain_spans", lambda content: None):
         full = links(text, include_verbatim=True), links(text)
     assert fast == full
 
 
 def test_the_plain_reading_hands_over_what_it_cannot_read() -> None:
     for content in ("\\[a](b)", "[a <b>](c)", "[a](b c)", "[a][b]", "[a `b`](c)", "<http://h>"):
-        assert markdown._plain_spans(content) is None, content
-    assert markdown._plain_spans("see `[a](b)` and [c](d.md)") is not None
+        assert markdown_blocks.plain_spans(content) is None, content
+    assert markdown_blocks.plain_spans("see `[a](b)` and [c](d.md)") is not None
 
 
 # Lines that make and break a simple document: what `simple_blocks` reads must come out
@@ -443,6 +451,11 @@ _TITLE_PIECES = st.sampled_from(
 @settings(max_examples=300, deadline=None)
 @given(st.lists(_TITLE_PIECES, max_size=10).map("".join))
 def test_a_heading_without_markup_is_read_as_markdown_it_reads_it(title: str) -> None:
-    md = markdown._block_parser()
     token = Token("inline", "", 0, content=title)
-    assert markdown._heading_text(md, token) == markdown._plain_text(markdown._inline(md, token))
+    assert markdown._heading_text(token) == markdown._plain_text(markdown_parser.inline(token))
+
+
+def test_markdown_its_trim_is_the_simple_readings() -> None:
+    from markdown_it.common.utils import MD_TRIM_CHARS
+
+    assert markdown_blocks._TRIM == MD_TRIM_CHARS

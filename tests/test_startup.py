@@ -40,6 +40,9 @@ _DEFERRED_OFFLINE = _DEFERRED | {
     "idna",  # a non-ASCII or xn-- host
     "json",  # --format jsonl, --summary-json
     "pycurl",
+    # Markdown that the simple reading takes (headings, paragraphs, plain inline links)
+    # needs no markdown-it, which these runs' documents are.
+    "markdown_it",
 }
 
 

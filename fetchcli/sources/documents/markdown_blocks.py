@@ -8,17 +8,28 @@ markdown-it does (indentation, block quotes, tables, HTML blocks, reference defi
 setext headings, thematic breaks, nested or unusual lists) makes it return None, and the
 caller parses the document with markdown-it. `tests/test_documents_markdown.py` holds the
 two readings equal on generated documents.
+
+Inline content is read here too when it holds only text, code spans and plain inline
+links (`plain_spans`); such a document needs no markdown-it at all, whose import
+(`markdown_parser`) is left for what the simple reading hands over.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from markdown_it.common.utils import mdTrim
+if TYPE_CHECKING:
+    from markdown_it.token import Token
 
 BlockKind = Literal["heading", "paragraph", "fence"]
+SPANS = "fetchcli_spans"  # in an inline token's meta, and in env while it is parsed
+# What CommonMark trims from a heading's or paragraph's content (markdown-it's mdTrim).
+_TRIM = (
+    "\t\n\x0b\x0c\r \xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009"
+    "\u200a\u2028\u2029\u202f\u205f\u3000"
+)
 
 # `#` to `######` then a space, a tab or the end of the line (an ATX heading).
 _HEADING = re.compile(r"(#{1,6})(?:[ \t]|$)")
@@ -45,6 +56,119 @@ class Block:
     level: int = 0  # a heading's level
 
 
+class TokenLike(Protocol):
+    """What the link and anchor readers use of a token: markdown-it's, or a BlockToken."""
+
+    type: str
+    map: list[int] | None
+    content: str
+    meta: dict[Any, Any]
+    children: list[Token] | None
+
+
+@dataclass(slots=True)
+class BlockToken:
+    """A block token of a simple document: the fields of markdown-it's Token that are read."""
+
+    type: str
+    map: list[int] | None
+    content: str = ""
+    meta: dict[Any, Any] = field(default_factory=dict)
+    children: list[Token] | None = None
+
+
+def block_tokens(blocks: list[Block]) -> list[BlockToken]:
+    """The block tokens of a simple document that the link and anchor readers read."""
+    tokens: list[BlockToken] = []
+    for block in blocks:
+        where = [block.line, block.line + 1]
+        if block.kind == "fence":
+            tokens.append(BlockToken("fence", where, block.content))
+            continue
+        if block.kind == "heading":
+            tokens.append(BlockToken("heading_open", where))
+        tokens.append(BlockToken("inline", where, block.content, children=[]))
+    return tokens
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Span:
+    """What one inline construct consumed of its inline token's content."""
+
+    rule: str
+    start: int
+    end: int
+    url: str | None = None  # a link's or image's destination as written (None: not a link)
+    label: str | None = None  # the reference a link used, if it is one
+    html: str = ""  # an inline HTML tag's text
+    destination: int | None = None  # offset of an inline link's destination; None: a reference
+
+
+# What `plain_spans` cannot read: escapes, raw HTML and autolinks, and (outside an
+# inline link's match) a bracket, which may be a reference link or an unusual one.
+_NOT_PLAIN = re.compile(r"[\\<\[\]]")
+_MAYBE_SPAN = re.compile(r"[\\<\[\]`]")
+_BACKTICKS = re.compile(r"`+")
+# `[text](destination)` or `![alt](destination)` in its plainest form: no bracket, code,
+# HTML or escape in the text; no space, parenthesis, entity, escape or control character
+# in the destination.
+_PLAIN_LINK = re.compile(r"(!?)\[[^\[\]`<\\]*\]\(([^\s()<>`&\\\x00-\x1f\x7f]*)\)")
+
+
+def plain_spans(content: str) -> list[Span] | None:
+    """The spans of content made of text, code spans and plain inline links; None otherwise.
+
+    Gives exactly what markdown-it's inline parse records for such content (a property
+    test holds it to that), at a fraction of the cost; anything else (an escape, HTML, an
+    autolink, a reference or unusual link) returns None for the full parse.
+    """
+    if not _MAYBE_SPAN.search(content):
+        return []
+    spans: list[Span] = []
+    position = 0
+    runs = list(_BACKTICKS.finditer(content))
+    index = 0
+    while index < len(runs):
+        opener = runs[index]
+        index += 1
+        if opener.start() < position:
+            continue
+        closer = next(
+            (i for i in range(index, len(runs)) if len(runs[i].group()) == len(opener.group())),
+            None,
+        )
+        if closer is None:
+            continue  # a lone backtick run is text
+        if not _plain_segment(content, position, opener.start(), spans):
+            return None
+        end = runs[closer].end()
+        spans.append(Span(rule="backticks", start=opener.start(), end=end))
+        position, index = end, closer + 1
+    if not _plain_segment(content, position, len(content), spans):
+        return None
+    return spans
+
+
+def _plain_segment(content: str, start: int, end: int, spans: list[Span]) -> bool:
+    """Add the plain links of content[start:end] (no code span in it); False if not plain."""
+    position = start
+    for match in _PLAIN_LINK.finditer(content, start, end):
+        if _NOT_PLAIN.search(content, position, match.start()):
+            return False
+        image = bool(match.group(1))
+        spans.append(
+            Span(
+                rule="image" if image else "link",
+                start=match.start(),
+                end=match.end(),
+                url=match.group(2),
+                destination=match.start(2),
+            )
+        )
+        position = match.end()
+    return not _NOT_PLAIN.search(content, position, end)
+
+
 def simple_blocks(text: str) -> list[Block] | None:
     """The blocks of a simple document, as markdown-it finds them; None if it is not simple.
 
@@ -63,7 +187,7 @@ def simple_blocks(text: str) -> list[Block] | None:
 
     def close() -> None:
         if paragraph:
-            blocks.append(Block("paragraph", mdTrim("\n".join(paragraph)), start))
+            blocks.append(Block("paragraph", _trim("\n".join(paragraph)), start))
             paragraph.clear()
 
     number = 0
@@ -114,7 +238,7 @@ def _heading(line: str, number: int) -> Block | None:
     if heading is None or line.rstrip(" \t").endswith("#"):
         return None
     level = len(heading.group(1))
-    return Block("heading", mdTrim(line[level:]), number, level)
+    return Block("heading", _trim(line[level:]), number, level)
 
 
 def _fenced(lines: list[str], number: int, marker: str, ends_with_newline: bool) -> tuple[str, int]:
@@ -153,3 +277,8 @@ def _paragraph_start(line: str) -> bool:
             return False
         return second != first or third not in ("", " ", "\t", first)
     return not (first.isdigit() and _ORDERED.match(line))
+
+
+def _trim(text: str) -> str:
+    """Strip CommonMark's whitespace from both ends (markdown-it's mdTrim)."""
+    return text.strip(_TRIM)
