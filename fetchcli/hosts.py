@@ -15,7 +15,8 @@ def name_problem(ascii_host: str, host: str) -> str | None:
     """
     if _IP_V4.match(ascii_host):
         return None
-    labels = ascii_host.rstrip(".").split(".")
+    # One trailing dot names the root (`example.com.`); a second is an empty label.
+    labels = (ascii_host[:-1] if ascii_host.endswith(".") else ascii_host).split(".")
     if len(ascii_host) > 253 or any(not 0 < len(label) <= 63 for label in labels):
         return f"host {host!r} is not a valid name (empty label, or one over 63 characters)"
     for label in labels:
@@ -27,3 +28,24 @@ def name_problem(ascii_host: str, host: str) -> str | None:
             except (idna.IDNAError, UnicodeError) as exc:
                 return f"host {host!r} cannot be encoded: {exc}"
     return None
+
+
+def encode_host(host: str) -> str:
+    """A host name as it is sent: lower-cased, IDNA-encoded (UTS 46), valid by name_problem.
+
+    Usage: `encode_host("Bücher.example")` is `"xn--bcher-kva.example"`; ValueError says
+    why a host cannot be sent (`encode_host("a..b.example")`).
+    """
+    if host.isascii():
+        ascii_host = host.lower()
+    else:
+        import idna  # only for a non-ASCII host: not at start-up
+
+        try:
+            ascii_host = idna.encode(host, uts46=True).decode("ascii")
+        except idna.IDNAError as exc:
+            raise ValueError(f"host {host!r} cannot be encoded: {exc}") from None
+    problem = name_problem(ascii_host, host)
+    if problem is not None:
+        raise ValueError(problem)
+    return ascii_host

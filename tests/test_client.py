@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 import pytest
@@ -543,15 +543,18 @@ def test_a_given_user_agent_or_accept_encoding_replaces_the_default(
     [
         ("a..b.example", "empty label"),
         ("a" * 64 + ".example", "over 63 characters"),
-        ("xn--.example", "cannot be encoded"),
+        ("xn--.example", "cannot be read"),  # httpx itself cannot read it
+        ("a.xn--.example", "cannot be encoded"),
+        ("a%2e.example", "empty label"),  # a%2e is `a.`, as libcurl reads it
+        ("a.example..", "empty label"),
     ],
-    ids=["empty-label", "long-label", "bad-punycode"],
+    ids=["empty-label", "long-label", "bad-punycode", "bad-inner-punycode", "escaped", "dots"],
 )
 def test_a_redirect_to_an_unencodable_host_is_an_invalid_url(
     server: ThreadedServer, host: str, problem: str
 ) -> None:
     # The input's host rule (normal form) holds for a Location too: no lookup is made.
-    result = fetch(server.url(f"/location?to=http://{host}/x"))
+    result = fetch(server.url("/location?to=" + quote(f"http://{host}/x", safe="")))
     assert (result.error, result.attempts, result.redirects) == (ErrorKind.INVALID_URL, 1, 0)
     assert result.message is not None and result.message.startswith(
         "redirect to an unfetchable URL: "

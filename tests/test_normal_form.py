@@ -101,11 +101,23 @@ def test_normal_form(text: str, expected: str) -> None:
 
 @pytest.mark.parametrize(
     "host",
-    ["a..b.example", "xn--.example", "ü" * 64 + ".example", "a" * 64 + ".example", "☃..example"],
+    [
+        "a..b.example",
+        "xn--.example",
+        "ü" * 64 + ".example",
+        "a" * 64 + ".example",
+        "☃..example",
+        "a.example..",  # one trailing dot names the root; two end with an empty label
+        "a%2e.example",  # escapes are decoded first
+    ],
 )
 def test_a_host_that_cannot_be_encoded_is_an_invalid_url(host: str) -> None:
     _, error = normalize_url(f"https://{host}/")
     assert error is not None and "host" in error
+
+
+def test_one_trailing_dot_is_a_valid_host() -> None:
+    assert normalize_url("https://a.example./x") == ("https://a.example./x", None)
 
 
 def test_a_stray_percent_never_makes_a_new_escape() -> None:

@@ -15,10 +15,11 @@ from __future__ import annotations
 import urllib.request
 from http.cookiejar import CookieJar
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 
-from fetchcli.hosts import name_problem
+from fetchcli.hosts import encode_host
 from fetchcli.http.curl import CurlTransport, decodable_encodings
 from fetchcli.http.httpx_adapter import RequestBuilder, redirect_request, skip_cookies
 from fetchcli.options import RequestSpec
@@ -116,13 +117,17 @@ class Client(httpx.AsyncClient):
             return None
         try:
             following = redirect_request(self, request, response)
-        except UnicodeError as exc:  # idna's, for a host httpx cannot encode (`xn--.example`)
-            raise httpx.InvalidURL(f"host cannot be encoded: {exc}") from None
-        host = following.url.raw_host.decode("ascii")  # IDNA-encoded by httpx
-        # The host rule of the normal form, which httpx does not apply (`a..b.example`).
-        problem = None if ":" in host else name_problem(host.lower(), following.url.host)
-        if problem is not None:
-            raise httpx.InvalidURL(problem)
+        except UnicodeError as exc:  # idna's: httpx reads an xn-- host (`xn--.example`)
+            location = response.headers.get("location", "")
+            raise httpx.InvalidURL(f"the host of {location!r} cannot be read: {exc}") from None
+        host = following.url.raw_host.decode("ascii")  # IDNA-encoded by httpx, escapes kept
+        if ":" not in host:  # a name or IPv4 address, not an IPv6 literal
+            try:
+                # The normal form's host rule, which httpx does not apply (`a..b.example`),
+                # on the host as libcurl reads it: %-escapes decoded (`a%2e.example`).
+                encode_host(unquote(host))
+            except ValueError as exc:
+                raise httpx.InvalidURL(str(exc)) from None
         cookie = request.headers.get("cookie")
         if cookie is not None and _origin(following.url) == _origin(request.url):
             following.headers["Cookie"] = cookie

@@ -13,7 +13,7 @@ import string
 from functools import cache, lru_cache
 from urllib.parse import urlsplit
 
-from fetchcli.hosts import name_problem
+from fetchcli.hosts import encode_host, name_problem
 from fetchcli.options import SCHEMES
 
 # Imported or compiled on first use, not at start-up: idna (a non-ASCII or xn-- host)
@@ -124,19 +124,7 @@ def _ascii_host(host: str) -> str:
         return host.lower()
     if "%" in host:
         host = _unescape(host)
-    if host.isascii():
-        ascii_host = host.lower()
-    else:
-        import idna
-
-        try:
-            ascii_host = idna.encode(host, uts46=True).decode("ascii")
-        except idna.IDNAError as exc:
-            raise ValueError(f"host {host!r} cannot be encoded: {exc}") from None
-    problem = name_problem(ascii_host, host)
-    if problem is not None:
-        raise ValueError(problem)
-    return ascii_host
+    return encode_host(host)
 
 
 def _plain_port(plain: re.Match[str]) -> bool:
