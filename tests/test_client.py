@@ -562,6 +562,16 @@ def test_a_redirect_to_an_unencodable_host_is_an_invalid_url(
     assert problem in result.message
 
 
+def test_a_redirect_refused_for_its_host_names_the_host_and_never_a_password(
+    server: ThreadedServer,
+) -> None:
+    location = quote("http://user:secret@xn--.example/x", safe="")
+    result = fetch(server.url(f"/location?to={location}"))
+    assert result.error is ErrorKind.INVALID_URL
+    assert result.message is not None and "'xn--.example'" in result.message
+    assert "secret" not in result.message and "user" not in result.message
+
+
 # --- the proxy rule: Wires.proxy_for --------------------------------------------------------
 
 PROXY, OTHER = "http://127.0.0.1:3128", "http://127.0.0.2:8080"

@@ -459,3 +459,11 @@ def test_markdown_its_trim_is_the_simple_readings() -> None:
     from markdown_it.common.utils import MD_TRIM_CHARS
 
     assert markdown_blocks._TRIM == MD_TRIM_CHARS
+
+
+def test_the_parsers_are_compiled_before_any_thread_uses_them() -> None:
+    # markdown-it compiles a rule chain on first use, publishing an empty table before it
+    # fills it: the reader thread and an anchor lookup sharing a parser must not see that.
+    for md in (markdown_parser.parser(), markdown_parser.block_parser()):
+        rulers = (md.core.ruler, md.block.ruler, md.inline.ruler, md.inline.ruler2)
+        assert all(ruler.__cache__ is not None for ruler in rulers)

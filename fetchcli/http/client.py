@@ -15,7 +15,7 @@ from __future__ import annotations
 import urllib.request
 from http.cookiejar import CookieJar
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 import httpx
 
@@ -118,8 +118,7 @@ class Client(httpx.AsyncClient):
         try:
             following = redirect_request(self, request, response)
         except UnicodeError as exc:  # idna's: httpx reads an xn-- host (`xn--.example`)
-            location = response.headers.get("location", "")
-            raise httpx.InvalidURL(f"the host of {location!r} cannot be read: {exc}") from None
+            raise httpx.InvalidURL(f"host {_host_of(response)!r} cannot be read: {exc}") from None
         host = following.url.raw_host.decode("ascii")  # IDNA-encoded by httpx, escapes kept
         if ":" not in host:  # a name or IPv4 address, not an IPv6 literal
             try:
@@ -132,6 +131,14 @@ class Client(httpx.AsyncClient):
         if cookie is not None and _origin(following.url) == _origin(request.url):
             following.headers["Cookie"] = cookie
         return following
+
+
+def _host_of(response: httpx.Response) -> str:
+    """The host a redirect names, as sent (never its userinfo, which may hold a password)."""
+    try:
+        return urlsplit(response.headers.get("location", "")).hostname or ""
+    except ValueError:
+        return ""
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:

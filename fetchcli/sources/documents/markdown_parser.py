@@ -67,7 +67,7 @@ def parser() -> MarkdownIt:
     md.core.ruler.at("inline", _parse_inlines)
     for name, (rule, token_type) in _RULES.items():
         md.inline.ruler.at(name, _recording(name, rule, token_type))
-    return md
+    return _compiled(md)
 
 
 def _parse_inlines(state: StateCore) -> None:
@@ -145,6 +145,17 @@ def block_parser() -> MarkdownIt:
     """A parser for anchors: blocks only; the few inlines that matter are parsed on demand."""
     md = MarkdownIt("commonmark").enable("table")
     md.core.ruler.disable("inline")
+    return _compiled(md)
+
+
+def _compiled(md: MarkdownIt) -> MarkdownIt:
+    """`md` with its rule chains compiled now, before another thread can see it.
+
+    markdown-it compiles them on first use, publishing an empty table before filling it:
+    the reader thread and an anchor lookup using one parser at once could parse with none.
+    """
+    for ruler in (md.core.ruler, md.block.ruler, md.inline.ruler, md.inline.ruler2):
+        ruler.getRules("")
     return md
 
 
