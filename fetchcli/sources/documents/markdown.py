@@ -14,13 +14,13 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from fetchcli.sources.documents import markdown_blocks
 from fetchcli.sources.documents.html import html_anchors, html_hits
 from fetchcli.sources.documents.markdown_blocks import (
     SPANS,
     Span,
     TokenLike,
     block_tokens,
+    read_plain_inline,
     simple_blocks,
 )
 from fetchcli.sources.documents.slugs import GithubSlugger
@@ -46,15 +46,11 @@ def _tokens(text: str, env: dict[str, Any]) -> Sequence[TokenLike]:
     tokens = block_tokens(blocks)
     parsed = False
     for token in tokens:
-        if token.type == "inline":
-            spans = markdown_blocks.plain_spans(token.content)
-            if spans is None:
-                from fetchcli.sources.documents.markdown_parser import parse_inline
+        if token.type == "inline" and not read_plain_inline(token):
+            from fetchcli.sources.documents.markdown_parser import parse_inline
 
-                parse_inline(env, token)
-                parsed = True
-            else:
-                token.meta[SPANS] = spans
+            parse_inline(env, token)
+            parsed = True
     if parsed:
         from fetchcli.sources.documents.markdown_parser import join_text
 

@@ -169,6 +169,21 @@ def _plain_segment(content: str, start: int, end: int, spans: list[Span]) -> boo
     return not _NOT_PLAIN.search(content, position, end)
 
 
+def read_plain_inline(token: TokenLike) -> bool:
+    """Keep the spans of an inline token whose content is plain; False if it is not.
+
+    Plain content (`plain_spans`: text, code spans, plain inline links) needs no
+    markdown-it; the caller has markdown-it parse the rest (`markdown_parser.parse_inline`).
+    """
+    spans = plain_spans(token.content)
+    if spans is None:
+        return False
+    if token.children is None:
+        token.children = []
+    token.meta[SPANS] = spans
+    return True
+
+
 def simple_blocks(text: str) -> list[Block] | None:
     """The blocks of a simple document, as markdown-it finds them; None if it is not simple.
 

@@ -25,8 +25,7 @@ from markdown_it.rules_core.state_core import StateCore
 from markdown_it.rules_inline import StateInline, autolink, backtick, html_inline, image, link
 from markdown_it.token import Token
 
-from fetchcli.sources.documents import markdown_blocks
-from fetchcli.sources.documents.markdown_blocks import SPANS, Span, TokenLike
+from fetchcli.sources.documents.markdown_blocks import SPANS, Span, TokenLike, read_plain_inline
 
 _Rule = Callable[[StateInline, bool], bool]
 # The token each wrapped rule pushes for the construct it recognised.
@@ -73,22 +72,19 @@ def parser() -> MarkdownIt:
 def _parse_inlines(state: StateCore) -> None:
     """markdown-it's core `inline` rule, keeping each inline token's spans in its meta."""
     for token in state.tokens:
-        if token.type == "inline":
+        if token.type == "inline" and not read_plain_inline(token):
             parse_inline(state.env, token)
 
 
 def parse_inline(env: MutableMapping[str, Any], token: TokenLike) -> None:
-    """Parse one inline token, keeping the spans of its links in its meta.
+    """Parse one inline token with markdown-it, keeping the spans of its links in its meta.
 
-    Content that only holds plain links and code spans (the common case) is read by
-    `markdown_blocks.plain_spans` instead: the same spans, without building inline tokens.
+    For content that is not plain (`markdown_blocks.read_plain_inline` reads the rest).
     """
     token.children = [] if token.children is None else token.children
-    spans = markdown_blocks.plain_spans(token.content)
-    if spans is None:
-        md = parser()
-        spans = env[SPANS] = []
-        md.inline.parse(token.content, md, env, token.children)
+    md = parser()
+    spans = env[SPANS] = []
+    md.inline.parse(token.content, md, env, token.children)
     token.meta[SPANS] = spans
 
 
